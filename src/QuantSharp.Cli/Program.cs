@@ -1,6 +1,12 @@
-using QuantSharp.Backend;
-using TorchSharp;
+using System.CommandLine;
+using QuantSharp.Cli.Commands;
 
-TorchRuntime.EnsureNativeLoaded();
-using var a = torch.randn(4, 4);
-Console.WriteLine(a.matmul(a.t()).sum().item<float>());
+var root = new RootCommand("QuantSharp: post-training quantization of LLMs (FP-Quant/MR-GPTQ, FlatQuant, weight-only).")
+{
+    EvalCommand.Create(),
+    GenerateCommand.Create(),
+    InspectCommand.Create(),
+    SynthCommand.Create(),
+    BenchCommand.Create(),
+};
+return root.Parse(args).Invoke();

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using QuantSharp.Backend;
+using QuantSharp.Eval;
+using QuantSharp.Models;
+
+namespace QuantSharp.Cli.Commands;
+
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = CliCommon.ModelOption();
+        var seqLen = new Option<int>("--seq-len") { DefaultValueFactory = _ => 2048 };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 1 };
+        var decode = new Option<int>("--decode-tokens") { DefaultValueFactory = _ => 128 };
+        var repeats = new Option<int>("--repeats") { DefaultValueFactory = _ => 5 };
+        var dtype = CliCommon.DTypeOption("bf16");
+        var device = CliCommon.DeviceOption();
+        var json = new Option<string?>("--json");
+        var forward = new Command("forward", "Prefill and batch-1 decode throughput of a model.")
+        {
+            model, seqLen, batch, decode, repeats, dtype, device, json,
+        };
+        forward.SetAction(r => CliCommon.Run(() =>
+        {
+            string dir = CliCommon.RequireModelDir(r.GetValue(model)!);
+            var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
+            var load = System.Diagnostics.Stopwatch.StartNew();
+            using var lm = CausalLM.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            double loadSeconds = load.Elapsed.TotalSeconds;
+            var res = ForwardBenchmark.Run(lm, r.GetValue(seqLen), r.GetValue(batch), r.GetValue(decode), r.GetValue(repeats));
+            Console.WriteLine($"load {loadSeconds:F2} s; prefill {res.Batch}×{res.SeqLen}: {res.PrefillSeconds * 1000:F2} ms " +
+                              $"({res.PrefillTokensPerSecond:F0} tokens/s); decode: {res.DecodeTokensPerSecond:F1} tokens/s");
+            if (r.GetValue(json) is { } path)
+                JsonOutput.Write(path, new
+                {
+                    model = Path.GetFullPath(dir), device = dev.ToString(), dtype = r.GetValue(dtype), load_seconds = loadSeconds,
+                    seq_len = res.SeqLen, batch = res.Batch, prefill_seconds = res.PrefillSeconds,
+                    prefill_tokens_per_second = res.PrefillTokensPerSecond, decode_tokens = res.DecodeTokens,
+                    decode_tokens_per_second = res.DecodeTokensPerSecond,
+                });
+            return 0;
+        }));
+        return new Command("bench", "Benchmarks.") { forward };
+    }
+}

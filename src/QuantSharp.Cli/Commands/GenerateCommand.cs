@@ -1,0 +1,55 @@
+using System.CommandLine;
+using QuantSharp.Backend;
+using QuantSharp.IO.Tokenization;
+using QuantSharp.Models;
+
+namespace QuantSharp.Cli.Commands;
+
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = CliCommon.ModelOption();
+        var prompt = new Option<string>("--prompt") { Description = "prompt text", Required = true };
+        var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 32 };
+        var temperature = new Option<double>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0 };
+        var topP = new Option<double>("--top-p") { DefaultValueFactory = _ => 1.0 };
+        var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
+        var noBos = new Option<bool>("--no-bos") { Description = "do not prepend the BOS token" };
+        var dtype = CliCommon.DTypeOption();
+        var device = CliCommon.DeviceOption();
+        var cmd = new Command("generate", "Continue a prompt (greedy, or temperature / top-p sampling).")
+        {
+            model, prompt, maxNew, temperature, topP, seed, noBos, dtype, device,
+        };
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            string dir = CliCommon.RequireModelDir(r.GetValue(model)!);
+            var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
+            var tokenizer = BpeTokenizer.FromDirectory(dir);
+            using var lm = CausalLM.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            string text = r.GetValue(prompt)!;
+            int[] ids = tokenizer.Encode(text, addSpecialTokens: !r.GetValue(noBos));
+            var stops = new HashSet<int>(lm.Config.EosTokenIds);
+            if (tokenizer.EosTokenId is { } eos) stops.Add(eos);
+            var opts = new GenerationOptions(r.GetValue(maxNew), r.GetValue(temperature), r.GetValue(topP), r.GetValue(seed), stops);
+            Console.Write(text);
+            var produced = new List<int>();
+            string shown = "";
+            TextGenerator.Generate(lm, ids, opts, t =>
+            {
+                // Decode the whole continuation each step so multi-byte characters split across tokens print whole.
+                produced.Add(t);
+                string all = tokenizer.Decode(produced, skipSpecialTokens: true);
+                if (all.Length > shown.Length && !all.EndsWith('\uFFFD'))
+                {
+                    Console.Write(all[shown.Length..]);
+                    shown = all;
+                }
+            });
+            Console.WriteLine();
+            return 0;
+        }));
+        return cmd;
+    }
+}

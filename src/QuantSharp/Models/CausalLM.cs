@@ -1,0 +1,187 @@
+using QuantSharp.IO;
+using QuantSharp.Models.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Models;
+
+/// <summary>
+/// A Llama-family causal language model (Llama, Mistral, Qwen2, Qwen3), parameters named exactly as the Hugging Face
+/// state dict (<c>model.layers.0.self_attn.q_proj.weight</c> …). Built straight from checkpoint tensors: no random
+/// initialisation first, so a model needs only its own size in memory.
+/// </summary>
+public sealed class CausalLM : nn.Module<Tensor, Tensor>
+{
+    private readonly ModelBody _body;
+    private readonly DecoderLinear? _lmHead;
+    private readonly RotaryEmbedding _rope;
+
+    public ModelConfig Config { get; }
+    public ScalarType DType { get; }
+    public Device Device { get; }
+    public string? SourceDirectory { get; init; }
+
+    public TokenEmbedding EmbedTokens => _body.EmbedTokens;
+    public IReadOnlyList<DecoderLayer> Layers => _body.Layers;
+    public RmsNorm Norm => _body.Norm;
+    /// <summary>The output projection weight: lm_head's own, or the embedding table when tied.</summary>
+    public Tensor LmHeadWeight => _lmHead?.Weight ?? _body.EmbedTokens.Weight;
+    public DecoderLinear? LmHead => _lmHead;
+
+    private CausalLM(ModelConfig config, ModelBody body, DecoderLinear? lmHead, ScalarType dtype, Device device) : base("CausalLM")
+    {
+        Config = config;
+        _body = body;
+        _lmHead = lmHead;
+        DType = dtype;
+        Device = device;
+        _rope = new RotaryEmbedding(config.Rope, config.HeadDim, device);
+        register_module("model", body);
+        if (lmHead is not null) register_module("lm_head", lmHead);
+    }
+
+    /// <summary>Loads config.json and the safetensors weights of a Hugging Face model folder.</summary>
+    public static CausalLM Load(string modelDir, ScalarType dtype, Device device)
+    {
+        var config = ModelConfig.Load(modelDir);
+        using var ckpt = SafetensorsCheckpoint.Open(modelDir);
+        return FromCheckpoint(config, name => ckpt.Contains(name) ? ckpt.Read(name) : null, dtype, device, modelDir);
+    }
+
+    /// <summary>
+    /// Builds the model from a tensor source (name → CPU tensor, or null when absent). Each tensor is converted and
+    /// moved as it arrives, so peak memory is the model plus one tensor.
+    /// </summary>
+    public static CausalLM FromCheckpoint(ModelConfig config, Func<string, Tensor?> read, ScalarType dtype, Device device, string source)
+    {
+        Tensor Need(string name, params long[] shape)
+        {
+            Tensor raw = read(name) ?? throw new InvalidFileException(source, "tensor missing from the checkpoint", name);
+            if (!raw.shape.SequenceEqual(shape))
+            {
+                string found = string.Join(",", raw.shape);
+                raw.Dispose();
+                throw new InvalidFileException(source, $"shape [{found}] does not match config.json's [{string.Join(",", shape)}]", name);
+            }
+            if (!raw.is_floating_point())
+            {
+                raw.Dispose();
+                throw new InvalidFileException(source, $"expected a floating-point tensor, found {raw.dtype}", name);
+            }
+            using (var finite = raw.isfinite().all())
+            {
+                if (!finite.item<bool>())
+                {
+                    raw.Dispose();
+                    throw new InvalidFileException(source, "contains NaN or Inf values", name);
+                }
+            }
+            Tensor t = raw.to(dtype, device);
+            if (!ReferenceEquals(t, raw)) raw.Dispose();
+            return t;
+        }
+
+        int h = config.HiddenSize, hd = config.HeadDim, nh = config.NumHeads, nkv = config.NumKvHeads, ffn = config.IntermediateSize;
+        var embed = new TokenEmbedding("embed_tokens", Need("model.embed_tokens.weight", config.VocabSize, h));
+        var layers = new List<DecoderLayer>(config.NumLayers);
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            string p = $"model.layers.{i}.";
+            DecoderLinear Lin(string n, long outF, long inF, bool bias) =>
+                new(n, Need(p + PathOf(n) + ".weight", outF, inF), bias ? Need(p + PathOf(n) + ".bias", outF) : null);
+            var attn = new Attention(config,
+                Lin("q_proj", nh * hd, h, config.QkvBias),
+                Lin("k_proj", nkv * hd, h, config.QkvBias),
+                Lin("v_proj", nkv * hd, h, config.QkvBias),
+                Lin("o_proj", h, nh * hd, config.OutputBias),
+                config.QkNorm ? new RmsNorm("q_norm", Need(p + "self_attn.q_norm.weight", hd), config.RmsNormEps) : null,
+                config.QkNorm ? new RmsNorm("k_norm", Need(p + "self_attn.k_norm.weight", hd), config.RmsNormEps) : null);
+            var mlp = new Mlp(
+                Lin("gate_proj", ffn, h, config.MlpBias),
+                Lin("up_proj", ffn, h, config.MlpBias),
+                Lin("down_proj", h, ffn, config.MlpBias));
+            layers.Add(new DecoderLayer(i,
+                new RmsNorm("input_layernorm", Need(p + "input_layernorm.weight", h), config.RmsNormEps),
+                attn,
+                new RmsNorm("post_attention_layernorm", Need(p + "post_attention_layernorm.weight", h), config.RmsNormEps),
+                mlp));
+        }
+        var norm = new RmsNorm("norm", Need("model.norm.weight", h), config.RmsNormEps);
+        DecoderLinear? lmHead = null;
+        if (!config.TieWordEmbeddings)
+            lmHead = new DecoderLinear("lm_head", Need("lm_head.weight", config.VocabSize, h), null);
+        // A tied model's lm_head.weight, if present in the file, is ignored: the embedding table is the projection.
+        var body = new ModelBody(embed, layers, norm);
+        return new CausalLM(config, body, lmHead, dtype, device) { SourceDirectory = source };
+    }
+
+    private static string PathOf(string linear) => linear is "gate_proj" or "up_proj" or "down_proj" ? "mlp." + linear : "self_attn." + linear;
+
+    public override Tensor forward(Tensor inputIds) => Forward(inputIds, null);
+
+    /// <summary>Logits [batch, seq, vocab] for token ids [batch, seq]; with a cache, positions continue after it.</summary>
+    public Tensor Forward(Tensor inputIds, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var hidden = ForwardHidden(inputIds, cache);
+        return Logits(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Final normed hidden states [batch, seq, hidden].</summary>
+    public Tensor ForwardHidden(Tensor inputIds, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        long offset = cache?.Length ?? 0;
+        var ids = inputIds.to(int64, Device);
+        var x = _body.EmbedTokens.forward(ids);
+        var (cos, sin) = Rotary(offset, ids.shape[1]);
+        foreach (var layer in _body.Layers)
+        {
+            var next = layer.Forward(x, cos, sin, cache);
+            x.Dispose();
+            x = next;
+        }
+        return _body.Norm.forward(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>cos/sin tables for positions offset..offset+length-1 in the model's dtype.</summary>
+    public (Tensor Cos, Tensor Sin) Rotary(long offset, long length) => _rope.Table(offset, length, DType);
+
+    public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, LmHeadWeight);
+
+    /// <summary>Parameters keyed by their Hugging Face names (tied lm_head not repeated).</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> StateDict()
+    {
+        foreach (var (name, p) in named_parameters()) yield return (name, p);
+    }
+
+    public long ParameterCount() => named_parameters().Sum(p => p.parameter.numel());
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _rope.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>The <c>model.</c> prefix of the state dict: embeddings, decoder layers, final norm.</summary>
+internal sealed class ModelBody : nn.Module<Tensor, Tensor>
+{
+    public TokenEmbedding EmbedTokens { get; }
+    public List<DecoderLayer> Layers { get; }
+    public RmsNorm Norm { get; }
+
+    public ModelBody(TokenEmbedding embed, List<DecoderLayer> layers, RmsNorm norm) : base("model")
+    {
+        EmbedTokens = embed;
+        Layers = layers;
+        Norm = norm;
+        register_module("embed_tokens", embed);
+        var list = new ModuleList<DecoderLayer>(layers.ToArray());
+        register_module("layers", list);
+        register_module("norm", norm);
+    }
+
+    public override Tensor forward(Tensor input) => throw new InvalidOperationException("use CausalLM.Forward");
+}

@@ -1,0 +1,80 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Models.Layers;
+
+/// <summary>
+/// Something applied to a linear layer's input at run time: an online rotation, an activation quantizer, or a
+/// calibration observer. Quantization installs these; the float model has none.
+/// </summary>
+public interface IActivationHook
+{
+    Tensor Apply(Tensor input);
+}
+
+/// <summary>
+/// y = x·Wᵀ (+ b), with the weight loaded from the checkpoint (never randomly initialised first) and an optional
+/// chain of input hooks. Named like the Hugging Face state dict: <c>weight</c>, <c>bias</c>.
+/// </summary>
+public sealed class DecoderLinear : nn.Module<Tensor, Tensor>
+{
+    private Parameter _weight;
+    private Parameter? _bias;
+
+    public DecoderLinear(string name, Tensor weight, Tensor? bias) : base(name)
+    {
+        _weight = new Parameter(weight, requires_grad: false);
+        register_parameter("weight", _weight);
+        if (bias is not null)
+        {
+            _bias = new Parameter(bias, requires_grad: false);
+            register_parameter("bias", _bias);
+        }
+    }
+
+    public Parameter Weight => _weight;
+    public Parameter? Bias => _bias;
+    public long InFeatures => _weight.shape[1];
+    public long OutFeatures => _weight.shape[0];
+
+    /// <summary>Applied to the input, in order, before the matmul (rotations, activation quantizers).</summary>
+    public List<IActivationHook> InputHooks { get; } = [];
+
+    /// <summary>Sees the final input (after hooks) without changing it; calibration uses it to build Hessians.</summary>
+    public Action<Tensor>? InputObserver { get; set; }
+
+    /// <summary>Replaces the weight values in place (same shape), e.g. with fake-quantized values.</summary>
+    public void SetWeight(Tensor values)
+    {
+        if (!values.shape.SequenceEqual(_weight.shape))
+            throw new ArgumentException($"{GetName()}: new weight shape [{string.Join(",", values.shape)}] != [{string.Join(",", _weight.shape)}]");
+        using var _ = no_grad();
+        _weight.copy_(values);
+    }
+
+    /// <summary>Replaces the weight with a tensor of a possibly different shape (a folded transform may change nothing but dtype).</summary>
+    public void ReplaceWeight(Tensor values)
+    {
+        var old = _weight;
+        _weight = new Parameter(values, requires_grad: false);
+        ConditionallyRegisterParameter("weight", _weight);
+        old.Dispose();
+    }
+
+    public void ReplaceBias(Tensor? values)
+    {
+        var old = _bias;
+        _bias = values is null ? null : new Parameter(values, requires_grad: false);
+        ConditionallyRegisterParameter("bias", _bias);
+        old?.Dispose();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        Tensor x = input;
+        foreach (var hook in InputHooks) x = hook.Apply(x);
+        InputObserver?.Invoke(x);
+        return nn.functional.linear(x, _weight, _bias);
+    }
+}

@@ -1,0 +1,37 @@
+using static TorchSharp.torch;
+
+namespace QuantSharp.Models.Layers;
+
+/// <summary>Keys and values of past positions, per layer, [batch, kv_heads, seq, head_dim].</summary>
+public sealed class KvCache : IDisposable
+{
+    private readonly Tensor?[] _keys;
+    private readonly Tensor?[] _values;
+
+    public KvCache(int layers)
+    {
+        _keys = new Tensor?[layers];
+        _values = new Tensor?[layers];
+    }
+
+    /// <summary>Number of cached positions (those of layer 0).</summary>
+    public long Length => _keys[0]?.shape[2] ?? 0;
+
+    /// <summary>Appends this step's k/v for a layer and returns the full k/v (the cache keeps its own references).</summary>
+    public (Tensor K, Tensor V) Append(int layer, Tensor k, Tensor v)
+    {
+        Tensor fullK = _keys[layer] is null ? k.alias() : cat([_keys[layer]!, k], dim: 2);
+        Tensor fullV = _values[layer] is null ? v.alias() : cat([_values[layer]!, v], dim: 2);
+        _keys[layer]?.Dispose();
+        _values[layer]?.Dispose();
+        _keys[layer] = fullK.alias().DetachFromDisposeScope();
+        _values[layer] = fullV.alias().DetachFromDisposeScope();
+        return (fullK, fullV);
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _keys) t?.Dispose();
+        foreach (var t in _values) t?.Dispose();
+    }
+}

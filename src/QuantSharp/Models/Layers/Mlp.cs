@@ -1,0 +1,27 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Models.Layers;
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    public DecoderLinear GateProj { get; }
+    public DecoderLinear UpProj { get; }
+    public DecoderLinear DownProj { get; }
+
+    public Mlp(DecoderLinear gate, DecoderLinear up, DecoderLinear down) : base("mlp")
+    {
+        GateProj = gate; UpProj = up; DownProj = down;
+        register_module("gate_proj", gate);
+        register_module("up_proj", up);
+        register_module("down_proj", down);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = nn.functional.silu(GateProj.forward(x)) * UpProj.forward(x);
+        return DownProj.forward(h).MoveToOuterDisposeScope();
+    }
+}
