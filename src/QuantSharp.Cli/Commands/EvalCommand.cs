@@ -5,6 +5,7 @@ using QuantSharp.Backend;
 using QuantSharp.Eval;
 using QuantSharp.IO.Tokenization;
 using QuantSharp.Models;
+using QuantSharp.Quantization;
 
 namespace QuantSharp.Cli.Commands;
 
@@ -36,7 +37,8 @@ internal static class EvalCommand
 
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             int[] ids = tokenizer.Encode(File.ReadAllText(dataPath));
-            using var lm = CausalLM.Load(dir, dt, dev);
+            using var loaded = OnlineQuantization.Load(dir, dt, dev);
+            var lm = loaded.Model;
             bool q = r.GetValue(quiet);
             var result = CliCommon.WithProgress("perplexity", q, p =>
                 PerplexityEvaluator.Evaluate(lm, ids, r.GetValue(seqLen), r.GetValue(maxWindows), r.GetValue(batch), p));

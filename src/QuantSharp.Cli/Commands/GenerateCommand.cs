@@ -2,6 +2,7 @@ using System.CommandLine;
 using QuantSharp.Backend;
 using QuantSharp.IO.Tokenization;
 using QuantSharp.Models;
+using QuantSharp.Quantization;
 
 namespace QuantSharp.Cli.Commands;
 
@@ -27,7 +28,8 @@ internal static class GenerateCommand
             string dir = CliCommon.RequireModelDir(r.GetValue(model)!);
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             var tokenizer = BpeTokenizer.FromDirectory(dir);
-            using var lm = CausalLM.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            using var loaded = OnlineQuantization.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            var lm = loaded.Model;
             string text = r.GetValue(prompt)!;
             int[] ids = tokenizer.Encode(text, addSpecialTokens: !r.GetValue(noBos));
             var stops = new HashSet<int>(lm.Config.EosTokenIds);

@@ -124,6 +124,22 @@ public sealed class BlockTransform : IDisposable
         return folded.to_type(w.dtype).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Undoes <see cref="FoldIntoWeight"/> on a (possibly quantized) folded weight: W = W'·Mᵀ, so that
+    /// x·Wᵀ = ApplyToActivations(x)·W'ᵀ exactly. Lets a weight-only model with rotations be exported as a plain
+    /// checkpoint with no online transform. Computed in float32 for half-precision inputs, rounded once.
+    /// </summary>
+    public Tensor UnfoldFromWeight(Tensor folded)
+    {
+        CheckInput(folded, "weight");
+        if (folded.dim() != 2) throw new QuantSharpException($"weight to unfold has shape [{string.Join(", ", folded.shape)}]; expected [out, {Dimension}].");
+        if (Kind == TransformKind.Identity) return folded.alias();
+        using var scope = NewDisposeScope();
+        ScalarType computeType = folded.dtype is ScalarType.Float64 or ScalarType.Float32 ? folded.dtype : ScalarType.Float32;
+        Tensor plain = BlockDiagonalProduct.Multiply(folded.to_type(computeType), _forwardBlock.t(), _forwardTail?.t());
+        return plain.to_type(folded.dtype).MoveToOuterDisposeScope();
+    }
+
     /// <summary>The dense [n, n] block-diagonal M (x' = x·M). O(n²) memory: meant for tests and small exports.</summary>
     public Tensor DenseMatrix()
     {

@@ -75,6 +75,23 @@ public sealed class BlockTransformTests
 
     [Theory]
     [MemberData(nameof(GridCases))]
+    public void Unfolding_a_folded_weight_restores_it(string variant, int n, int g)
+    {
+        using var scope = NewDisposeScope();
+        using BlockTransform transform = TransformVariants.Create(variant, n, g);
+        Tensor w = randn(new long[] { 7, n }, generator: new Generator(7, CPU));
+        Tensor x = randn(new long[] { 5, n }, generator: new Generator(8, CPU));
+        Tensor folded = transform.FoldIntoWeight(w);
+        double error = RelativeError(transform.UnfoldFromWeight(folded), w);
+        Assert.True(error < 1e-4, $"{variant} n={n} g={g}: unfold(fold(W)) relative error {error:E2}");
+        // Any folded weight (e.g. a quantized one) unfolds to the plain weight that gives the same outputs.
+        Tensor q = folded.round();
+        double outputs = RelativeError(x.matmul(transform.UnfoldFromWeight(q).t()), transform.ApplyToActivations(x).matmul(q.t()));
+        Assert.True(outputs < 1e-4, $"{variant} n={n} g={g}: unfolded quantized weight changes outputs by {outputs:E2}");
+    }
+
+    [Theory]
+    [MemberData(nameof(GridCases))]
     public void Applying_to_activations_equals_multiplying_by_the_dense_matrix(string variant, int n, int g)
     {
         using var scope = NewDisposeScope();

@@ -18,6 +18,9 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public RmsNorm? QNorm { get; }
     public RmsNorm? KNorm { get; }
 
+    /// <summary>Applied once to the hidden states shared by q/k/v (an online rotation), before the projections.</summary>
+    public IActivationHook? InputTransform { get; set; }
+
     public Attention(ModelConfig config, DecoderLinear q, DecoderLinear k, DecoderLinear v, DecoderLinear o,
         RmsNorm? qNorm, RmsNorm? kNorm) : base("self_attn")
     {
@@ -41,6 +44,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         long b = x.shape[0], s = x.shape[1];
         int nh = _config.NumHeads, nkv = _config.NumKvHeads, hd = _config.HeadDim;
 
+        if (InputTransform is not null) x = InputTransform.Apply(x);
         var q = QProj.forward(x).view(b, s, nh, hd);
         var k = KProj.forward(x).view(b, s, nkv, hd);
         var v = VProj.forward(x).view(b, s, nkv, hd);

@@ -38,11 +38,17 @@ public sealed class DecoderLinear : nn.Module<Tensor, Tensor>
     public long InFeatures => _weight.shape[1];
     public long OutFeatures => _weight.shape[0];
 
-    /// <summary>Applied to the input, in order, before the matmul (rotations, activation quantizers).</summary>
+    /// <summary>Applied to the input, in order, first (online rotations of this layer's own input).</summary>
     public List<IActivationHook> InputHooks { get; } = [];
 
-    /// <summary>Sees the final input (after hooks) without changing it; calibration uses it to build Hessians.</summary>
+    /// <summary>
+    /// Sees the input after <see cref="InputHooks"/> and before <see cref="InputQuantizer"/>, without changing it:
+    /// GPTQ's Hessian is built from transformed but unquantized inputs, as in FP-Quant.
+    /// </summary>
     public Action<Tensor>? InputObserver { get; set; }
+
+    /// <summary>Fake-quantizes the input last, just before the matmul (W4A4).</summary>
+    public IActivationHook? InputQuantizer { get; set; }
 
     /// <summary>Replaces the weight values in place (same shape), e.g. with fake-quantized values.</summary>
     public void SetWeight(Tensor values)
@@ -73,8 +79,10 @@ public sealed class DecoderLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         Tensor x = input;
+        using var scope = NewDisposeScope();
         foreach (var hook in InputHooks) x = hook.Apply(x);
         InputObserver?.Invoke(x);
-        return nn.functional.linear(x, _weight, _bias);
+        if (InputQuantizer is not null) x = InputQuantizer.Apply(x);
+        return nn.functional.linear(x, _weight, _bias).MoveToOuterDisposeScope();
     }
 }

@@ -18,9 +18,13 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         register_module("down_proj", down);
     }
 
+    /// <summary>Applied once to the input shared by gate/up (an online rotation), before the projections.</summary>
+    public IActivationHook? InputTransform { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        if (InputTransform is not null) x = InputTransform.Apply(x);
         var h = nn.functional.silu(GateProj.forward(x)) * UpProj.forward(x);
         return DownProj.forward(h).MoveToOuterDisposeScope();
     }

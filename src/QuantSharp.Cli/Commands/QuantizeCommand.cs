@@ -1,0 +1,325 @@
+using System.CommandLine;
+using System.Diagnostics;
+using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Backend;
+using QuantSharp.Calibration;
+using QuantSharp.Eval;
+using QuantSharp.Export;
+using QuantSharp.Formats;
+using QuantSharp.IO.Tokenization;
+using QuantSharp.Models;
+using QuantSharp.Quantization;
+using QuantSharp.Quantizers;
+using QuantSharp.Transforms;
+using TorchSharp;
+
+namespace QuantSharp.Cli.Commands;
+
+/// <summary>
+/// <c>quantsharp quantize</c>: load → calibrate → quantize layer by layer → evaluate → export. Accepts FP-Quant's
+/// model_quant.py spellings (--w_bits, --gptq, --transform_class, --hadamard_group_size, ...) so its users can paste
+/// their command. With no arguments it runs the embedded default: micro-qwen3 from testdata/, NVFP4 MR-GPTQ W4A4.
+/// </summary>
+internal static class QuantizeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "--model_name_or_path") { Description = "model folder (default: the embedded testdata/models/micro-qwen3)" };
+        var preset = new Option<string?>("--preset") { Description = "mr-gptq: nvfp4 W4A4, hadamard 16, mse observer, act-order GPTQ" };
+        var format = new Option<string?>("--format") { Description = "int | fp | mxfp | nvfp | fp8" };
+        var wBits = new Option<int?>("--w-bits", "--w_bits") { Description = "weight bits (16 = keep)" };
+        var aBits = new Option<int?>("--a-bits", "--a_bits") { Description = "activation bits (16 = keep)" };
+        var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
+        var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
+        var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq" };
+        var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
+        var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
+        var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
+        var gar = new Option<bool>("--gar") { Description = "group-aware reordering in GPTQ" };
+        var lazyGroups = new Option<bool>("--dynamic-groups") { Description = "classic GPTQ: group scales from the error-updated weight" };
+        var relDamp = new Option<double?>("--rel-damp", "--rel_damp") { Description = "GPTQ dampening, fraction of mean(diag H)" };
+        var transform = new Option<string?>("--transform", "--transform-class", "--transform_class") { Description = "identity | hadamard | dct | dst | gsr | fast_food" };
+        var tGroup = new Option<int?>("--transform-group-size", "--hadamard-group-size", "--hadamard_group_size") { Description = "rotation block size" };
+        var randomSigns = new Option<bool>("--random-signs") { Description = "Hadamard with seeded random ±1 signs" };
+        var mxRule = new Option<string?>("--mx-scale-rule") { Description = "fpquant (default: group max in [3,6), never clipped) | ocp" };
+        var asym = new Option<bool>("--asym") { Description = "asymmetric int (zero points)" };
+        var fuse = new Option<bool>("--fuse-global-scale", "--fuse_global_scale") { Description = "share NVFP weight global scales over q/k/v and gate/up" };
+        var calib = new Option<string?>("--calib") { Description = "calibration text or JSONL (default: testdata/data/calib.txt)" };
+        var numSeq = new Option<int?>("--num-sequences", "--num_sequences") { Description = "calibration windows (default 128)" };
+        var seqLen = new Option<int?>("--seq-len", "--sequence_length") { Description = "calibration window length (default 512)" };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
+        var calibBatch = new Option<int>("--calib-batch-size") { DefaultValueFactory = _ => 8 };
+        var offloadAct = new Option<bool>("--cpu-offload-activations", "--cpu_offload_activations") { Description = "keep calibration activations in CPU memory" };
+        var offloadMod = new Option<bool>("--cpu-offload-modules", "--cpu_offload_modules") { Description = "accepted for FP-Quant compatibility" };
+        var eval = new Option<string?>("--eval") { Description = "text to measure perplexity on (default: testdata/data/eval_a.txt)" };
+        var evalSeq = new Option<int>("--eval-seq-len") { DefaultValueFactory = _ => 512 };
+        var evalMax = new Option<int?>("--eval-max-windows") { Description = "score only the first K windows" };
+        var evalBatch = new Option<int>("--eval-batch-size") { DefaultValueFactory = _ => 4 };
+        var noBefore = new Option<bool>("--skip-baseline") { Description = "do not measure the unquantized perplexity" };
+        var save = new Option<string?>("--save", "--save_path") { Description = "write the quantized model here" };
+        var export = new Option<string>("--export") { Description = "pseudoquant", DefaultValueFactory = _ => "pseudoquant" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing --save folder" };
+        var json = new Option<string?>("--json") { Description = "write a JSON report here" };
+        var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
+        var device = CliCommon.DeviceOption();
+        var quiet = new Option<bool>("--quiet");
+
+        var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
+        {
+            model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
+            transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
+            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+        };
+        cmd.SetAction(r => CliCommon.Run(() =>
+        {
+            var wall = Stopwatch.StartNew();
+            bool embedded = r.GetValue(model) is null;
+            string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
+            string presetName = r.GetValue(preset) ?? (embedded ? "mr-gptq" : "");
+            bool mr = presetName switch
+            {
+                "" => false,
+                "mr-gptq" => true,
+                _ => throw new QuantSharpException($"--preset {presetName}: unknown (known: mr-gptq)."),
+            };
+
+            // Resolve the format and its fixed group sizes (FP-Quant overrides nvfp/mxfp groups; we say so).
+            var fmt = ParseFormat(r.GetValue(format) ?? (mr ? "nvfp" : "int"));
+            int wb = r.GetValue(wBits) ?? 4;
+            int ab = r.GetValue(aBits) ?? (mr ? 4 : 16);
+            var obs = ParseObserver(r.GetValue(observer) ?? (mr ? "mse" : "minmax"));
+            var rule = (r.GetValue(mxRule) ?? "fpquant") switch
+            {
+                "fpquant" => MxScaleRule.FpQuant,
+                "ocp" => MxScaleRule.Ocp,
+                var x => throw new QuantSharpException($"--mx-scale-rule {x}: expected fpquant or ocp."),
+            };
+            int wg = ResolveGroup(fmt, r.GetValue(wGroup), r.GetValue(wGran), "--w-", 128);
+            int ag = ResolveGroup(fmt, r.GetValue(aGroup), null, "--a-", QuantSpec.PerChannel);
+            bool isGptq = r.GetValue(gptqFlag) || mr || (r.GetValue(method) ?? "rtn") switch
+            {
+                "rtn" => false,
+                "gptq" => true,
+                var x => throw new QuantSharpException($"--method {x}: expected rtn or gptq (awq, hqq, teq, autoround and flatquant are not implemented yet)."),
+            };
+            bool actOrder = (r.GetValue(order) ?? (mr ? "activation" : "default")) switch
+            {
+                "default" => false,
+                "activation" => true,
+                var x => throw new QuantSharpException($"--quantization-order {x}: expected default or activation."),
+            };
+            var tKind = TransformKinds.Parse(r.GetValue(transform) ?? (mr ? "hadamard" : "identity"), "--transform");
+            int tg = r.GetValue(tGroup) ?? (mr ? 16 : 128);
+
+            var config = new QuantizationConfig
+            {
+                Method = isGptq ? QuantMethod.Gptq : QuantMethod.Rtn,
+                Weights = wb >= 16 ? null : new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule),
+                Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule),
+                Transform = tKind,
+                TransformGroupSize = tg,
+                TransformRandomSigns = r.GetValue(randomSigns),
+                Gptq = new GptqOptions
+                {
+                    RelDamp = r.GetValue(relDamp) ?? 0.01,
+                    ActOrder = actOrder,
+                    GroupAwareReorder = r.GetValue(gar),
+                    StaticGroups = !r.GetValue(lazyGroups),
+                },
+                FuseGlobalScale = r.GetValue(fuse),
+                NumSequences = r.GetValue(numSeq) ?? 128,
+                SeqLen = r.GetValue(seqLen) ?? 512,
+                Seed = r.GetValue(seed),
+                CalibBatchSize = r.GetValue(calibBatch),
+                CpuOffloadActivations = r.GetValue(offloadAct),
+            };
+            config.Validate();
+            if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
+                CheckDivides(dir, ws.GroupSize, "--w-group-size");
+
+            var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
+            string dt = r.GetValue(dtype)!;
+            var scalar = dt == "auto" ? (dev.type == DeviceType.CUDA ? torch.bfloat16 : torch.float32) : CliCommon.ParseDType(dt);
+            bool q = r.GetValue(quiet);
+            Say(q, $"model {Path.GetFullPath(dir)}  ({scalar} on {dev})");
+            Say(q, $"recipe {Describe(config)}");
+
+            var tokenizer = BpeTokenizer.FromDirectory(dir);
+            string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
+            int[] evalIds = tokenizer.Encode(File.ReadAllText(evalPath));
+            int? maxWindows = r.GetValue(evalMax) ?? (embedded ? 64 : null);
+            int[][]? calibration = null;
+            if (config.NeedsCalibration)
+            {
+                string calibPath = r.GetValue(calib) ?? EmbeddedDefaults.CalibText();
+                calibration = CalibrationData.Load(calibPath, tokenizer, config.NumSequences, config.SeqLen, config.Seed);
+            }
+
+            var load = Stopwatch.StartNew();
+            using var lm = CausalLM.Load(dir, scalar, dev);
+            double loadSeconds = load.Elapsed.TotalSeconds;
+            PerplexityResult? before = null;
+            if (!r.GetValue(noBefore))
+            {
+                before = CliCommon.WithProgress("perplexity before", q, p =>
+                    PerplexityEvaluator.Evaluate(lm, evalIds, r.GetValue(evalSeq), maxWindows, r.GetValue(evalBatch), p));
+                Say(q, $"perplexity before: {before.Perplexity:F4}");
+            }
+
+            using var result = CliCommon.WithProgress("quantize layers", q, p =>
+                LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, _) => p(layer, layers)));
+            foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
+            Say(q, $"quantized {result.Reports.Count} linears in {result.Seconds:F1} s " +
+                   $"(mean relative error {result.Reports.Select(x => x.RelativeError).DefaultIfEmpty(0).Average():E3})");
+
+            var after = CliCommon.WithProgress("perplexity after", q, p =>
+                PerplexityEvaluator.Evaluate(lm, evalIds, r.GetValue(evalSeq), maxWindows, r.GetValue(evalBatch), p));
+            Console.WriteLine(before is null
+                ? $"perplexity after: {after.Perplexity:F4}"
+                : $"perplexity before: {before.Perplexity:F4}  after: {after.Perplexity:F4}  ({(after.Perplexity / before.Perplexity - 1) * 100:+0.00;-0.00}%)");
+
+            double writeSeconds = 0;
+            if (r.GetValue(save) is { } saveDir)
+            {
+                if (r.GetValue(export) != "pseudoquant")
+                    throw new QuantSharpException($"--export {r.GetValue(export)}: only pseudoquant is implemented so far.");
+                var w = Stopwatch.StartNew();
+                PseudoQuantExporter.Write(result, saveDir, r.GetValue(overwrite));
+                writeSeconds = w.Elapsed.TotalSeconds;
+                Say(q, $"saved pseudoquant model to {saveDir}");
+            }
+
+            if (r.GetValue(json) is { } jsonPath)
+            {
+                JsonOutput.Write(jsonPath, new
+                {
+                    config = ConfigJson(config, dir, scalar, dev),
+                    perplexity_before = before?.Perplexity,
+                    perplexity_after = after.Perplexity,
+                    eval = new { data = Path.GetFullPath(evalPath), seq_len = r.GetValue(evalSeq), windows = after.Windows },
+                    quantize_seconds = result.Seconds,
+                    phase_seconds = new Dictionary<string, double>(result.PhaseSeconds) { ["load"] = loadSeconds, ["write"] = writeSeconds },
+                    total_seconds = wall.Elapsed.TotalSeconds,
+                    peak_memory_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
+                    warnings = result.Warnings,
+                    layers = result.Reports.Select(x => new { name = x.Name, relative_mse = x.RelativeError, hessian_weighted = x.HessianWeighted }),
+                });
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static void Say(bool quiet, string line)
+    {
+        if (!quiet) Console.WriteLine(line);
+    }
+
+    private static QuantFormat ParseFormat(string s) => s.ToLowerInvariant() switch
+    {
+        "int" => QuantFormat.Int,
+        "fp" => QuantFormat.Fp,
+        "mxfp" or "mxfp4" => QuantFormat.MxFp,
+        "nvfp" or "nvfp4" => QuantFormat.NvFp,
+        "fp8" => QuantFormat.Fp8,
+        _ => throw new QuantSharpException($"--format {s}: expected int, fp, mxfp, nvfp or fp8 (nf4/fp4 weight-only variants are not implemented yet)."),
+    };
+
+    private static ObserverKind ParseObserver(string s) => s.ToLowerInvariant() switch
+    {
+        "minmax" => ObserverKind.MinMax,
+        "mse" => ObserverKind.Mse,
+        _ => throw new QuantSharpException($"--w-observer {s}: expected minmax or mse."),
+    };
+
+    /// <summary>
+    /// The group size to use: nvfp and mxfp fix theirs (16 and 32); a different explicit value is overridden with a
+    /// warning, as FP-Quant does, rather than silently. Granularity words map to -1 (channel) / 0 (tensor).
+    /// </summary>
+    private static int ResolveGroup(QuantFormat f, int? explicitSize, string? granularity, string prefix, int fallback)
+    {
+        int? fromGranularity = granularity?.ToLowerInvariant() switch
+        {
+            null or "group" => null,
+            "channel" => QuantSpec.PerChannel,
+            "tensor" => QuantSpec.PerTensor,
+            var x => throw new QuantSharpException($"{prefix}granularity {x}: expected tensor, channel or group."),
+        };
+        int? fixedSize = QuantSpec.FixedGroupSize(f);
+        int? asked = explicitSize ?? fromGranularity;
+        if (fixedSize is int g)
+        {
+            if (asked is int a && a != g)
+                Console.Error.WriteLine($"warning: {prefix}group-size {a} conflicts with format {QuantSpec.NameOf(f)}; using its fixed group size {g}.");
+            return g;
+        }
+        return asked ?? fallback;
+    }
+
+    private static void CheckDivides(string dir, int group, string flag)
+    {
+        var c = ModelConfig.Load(dir);
+        foreach (var (name, width) in new[] { ("hidden_size", c.HiddenSize), ("intermediate_size", c.IntermediateSize), ("num_heads·head_dim", c.NumHeads * c.HeadDim) })
+        {
+            if (width % group != 0)
+                throw new QuantSharpException($"{flag} {group} does not divide {name} {width} of {Path.Combine(dir, "config.json")}; " +
+                                              "choose a divisor, or use a rotation (--transform) whose blocks handle the tail.");
+        }
+    }
+
+    private static string Describe(QuantizationConfig c)
+    {
+        string w = c.Weights is null ? "W16" : $"W{c.Weights.Bits} {c.Weights.FormatName} g{c.Weights.GroupSize}{(c.Weights.Symmetric ? "" : " asym")} {c.Weights.Observer.ToString().ToLowerInvariant()}";
+        string a = c.Activations is null ? "A16" : $"A{c.Activations.Bits} {c.Activations.FormatName} g{c.Activations.GroupSize}";
+        string m = c.Method == QuantMethod.Gptq ? $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}" : "rtn";
+        string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
+        return $"{w}, {a}, {m}, {t}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
+    }
+
+    private static object ConfigJson(QuantizationConfig c, string dir, torch.ScalarType dtype, torch.Device dev) => new
+    {
+        model = Path.GetFullPath(dir),
+        method = c.Method.ToString().ToLowerInvariant(),
+        format = c.Weights?.FormatName ?? c.Activations?.FormatName,
+        w_bits = c.Weights?.Bits ?? 16,
+        a_bits = c.Activations?.Bits ?? 16,
+        w_group_size = c.Weights?.GroupSize,
+        a_group_size = c.Activations?.GroupSize,
+        symmetric = c.Weights?.Symmetric ?? true,
+        w_observer = c.Weights?.Observer.ToString().ToLowerInvariant(),
+        mx_scale_rule = c.Weights?.MxRule.ToString().ToLowerInvariant(),
+        transform = c.Transform.Name(),
+        transform_group_size = c.TransformGroupSize,
+        act_order = c.Gptq.ActOrder,
+        static_groups = c.Gptq.StaticGroups,
+        rel_damp = c.Gptq.RelDamp,
+        fuse_global_scale = c.FuseGlobalScale,
+        num_sequences = c.NumSequences,
+        seq_len = c.SeqLen,
+        seed = c.Seed,
+        dtype = dtype.ToString(),
+        device = dev.ToString(),
+    };
+}
+
+/// <summary>The embedded default model and data, shipped in testdata/ so a fresh clone runs with no downloads.</summary>
+internal static class EmbeddedDefaults
+{
+    public static string Model() => Find(Path.Combine("testdata", "models", "micro-qwen3"));
+    public static string EvalText() => Find(Path.Combine("testdata", "data", "eval_a.txt"));
+    public static string CalibText() => Find(Path.Combine("testdata", "data", "calib.txt"));
+
+    private static string Find(string relative)
+    {
+        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (string? d = start; d is not null; d = Path.GetDirectoryName(d))
+            {
+                string candidate = Path.Combine(d, relative);
+                if (File.Exists(candidate) || Directory.Exists(candidate)) return candidate;
+            }
+        }
+        throw new QuantSharpException($"embedded default '{relative}' not found above {Environment.CurrentDirectory}; pass --model/--calib/--eval explicitly.");
+    }
+}

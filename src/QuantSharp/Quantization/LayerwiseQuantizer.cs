@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Models;
+using QuantSharp.Models.Layers;
+using QuantSharp.Quantizers;
+using QuantSharp.Transforms;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Quantization;
+
+/// <summary>
+/// FP-Quant's layer-wise sequential pipeline. The first layer's inputs are captured for every calibration sequence;
+/// then, per decoder layer: install the four online rotations (q/k/v input, o_proj input, gate/up input, down_proj
+/// input) and the activation quantizers; run the calibration batches through the layer to accumulate one Hessian per
+/// distinct input (from transformed, unquantized activations) and to calibrate NVFP activation global scales; fold
+/// the rotations into the weights and quantize them (RTN or GPTQ); re-run the quantized layer to produce the next
+/// layer's inputs. Only one layer's working set (Hessians, activations of one batch) lives at a time.
+/// </summary>
+public static class LayerwiseQuantizer
+{
+    /// <summary>Input slots of a decoder layer: each has one rotation, one activation quantizer, one Hessian.</summary>
+    internal static readonly string[] Slots = ["qkv", "o", "gate_up", "down"];
+
+    internal static string SlotOf(string linearName) => linearName switch
+    {
+        "self_attn.q_proj" or "self_attn.k_proj" or "self_attn.v_proj" => "qkv",
+        "self_attn.o_proj" => "o",
+        "mlp.gate_proj" or "mlp.up_proj" => "gate_up",
+        "mlp.down_proj" => "down",
+        _ => throw new ArgumentException("not a decoder linear: " + linearName, nameof(linearName)),
+    };
+
+    public static QuantizationResult Run(CausalLM model, QuantizationConfig config, int[][]? calibration,
+        Action<int, int, string>? progress = null)
+    {
+        config.Validate();
+        if (config.NeedsCalibration && (calibration is null || calibration.Length == 0))
+            throw new QuantSharpException("this configuration needs calibration data (--calib FILE): GPTQ and NVFP activations calibrate on it.");
+        var clock = new PhaseClock(model.Device);
+        var total = Stopwatch.StartNew();
+        var result = new QuantizationResult(model, config);
+        int n = model.Layers.Count;
+
+        using var noGrad = no_grad();
+        List<Tensor>? hidden = null;
+        Tensor? cos = null, sin = null;
+        try
+        {
+            if (config.NeedsCalibration)
+            {
+                hidden = clock.Time("calibrate", () => EmbedCalibration(model, calibration!, config));
+                (cos, sin) = model.Rotary(0, calibration![0].Length);
+            }
+            for (int i = 0; i < n; i++)
+            {
+                var layer = model.Layers[i];
+                var state = new LayerQuantState(i);
+                result.Layers.Add(state);
+                progress?.Invoke(i, n, "calibrate");
+                InstallOnlineHooks(model, layer, config, state);
+
+                Dictionary<string, HessianAccumulator>? hessians = null;
+                if (config.NeedsCalibration)
+                {
+                    if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
+                    clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, model.Device, keepOutputs: false); return 0; });
+                    DetachObservers(layer);
+                }
+                state.FreezeActivationScales();
+
+                if (config.Weights is not null)
+                {
+                    progress?.Invoke(i, n, "quantize");
+                    clock.Time("solve", () => { QuantizeWeights(model, layer, config, state, hessians, result); return 0; });
+                }
+                if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
+
+                if (hidden is not null && i < n - 1)
+                {
+                    progress?.Invoke(i, n, "propagate");
+                    hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, model.Device, keepOutputs: true)!);
+                }
+                progress?.Invoke(i + 1, n, "done");
+            }
+        }
+        finally
+        {
+            if (hidden is not null) foreach (var t in hidden) t.Dispose();
+            cos?.Dispose();
+            sin?.Dispose();
+        }
+        result.Seconds = total.Elapsed.TotalSeconds;
+        foreach (var (phase, s) in clock.Seconds) result.PhaseSeconds[phase] = s;
+        return result;
+    }
+
+    /// <summary>Embeddings of the calibration sequences, in batches, stored on the device or (offloaded) the CPU.</summary>
+    private static List<Tensor> EmbedCalibration(CausalLM model, int[][] calibration, QuantizationConfig config)
+    {
+        int len = calibration[0].Length;
+        if (calibration.Any(c => c.Length != len)) throw new ArgumentException("calibration windows differ in length");
+        var store = config.CpuOffloadActivations ? CPU : model.Device;
+        var batches = new List<Tensor>();
+        for (int start = 0; start < calibration.Length; start += config.CalibBatchSize)
+        {
+            using var scope = NewDisposeScope();
+            int b = Math.Min(config.CalibBatchSize, calibration.Length - start);
+            var ids = tensor(calibration.Skip(start).Take(b).SelectMany(w => w.Select(t => (long)t)).ToArray(), [b, len], int64);
+            var h = model.EmbedTokens.forward(ids.to(model.Device)).to(store);
+            batches.Add(h.DetachFromDisposeScope());
+        }
+        return batches;
+    }
+
+    /// <summary>Runs every calibration batch through one layer; returns the outputs (and frees the inputs) if asked.</summary>
+    private static List<Tensor>? RunLayer(DecoderLayer layer, List<Tensor> inputs, Tensor cos, Tensor sin, Device device, bool keepOutputs)
+    {
+        var outputs = keepOutputs ? new List<Tensor>(inputs.Count) : null;
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            var x = inputs[i].device == device ? inputs[i] : inputs[i].to(device);
+            var y = layer.Forward(x, cos, sin);
+            if (outputs is not null)
+            {
+                outputs.Add(y.to(inputs[i].device).DetachFromDisposeScope());
+                inputs[i].Dispose();
+            }
+        }
+        return outputs;
+    }
+
+    private static void InstallOnlineHooks(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state)
+    {
+        int hidden = model.Config.HiddenSize, ffn = model.Config.IntermediateSize;
+        int oWidth = model.Config.NumHeads * model.Config.HeadDim;
+        var widths = new Dictionary<string, int> { ["qkv"] = hidden, ["o"] = oWidth, ["gate_up"] = hidden, ["down"] = ffn };
+        for (int s = 0; s < Slots.Length; s++)
+        {
+            string slot = Slots[s];
+            if (config.Transform != TransformKind.Identity)
+            {
+                int g = Math.Min(config.TransformGroupSize, widths[slot]);
+                long seed = config.TransformSeed + layer.Index * 4L + s;
+                state.Transforms[slot] = BlockTransform.Create(config.Transform, widths[slot], g, seed, model.Device, model.DType,
+                    config.TransformRandomSigns);
+            }
+            if (config.Activations is not null) state.ActivationQuantizers[slot] = new ActivationQuantizerHook(config.Activations);
+        }
+        state.Attach(layer);
+    }
+
+    private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer)
+    {
+        var h = new Dictionary<string, HessianAccumulator>();
+        foreach (var (name, linear) in layer.Linears())
+        {
+            string slot = SlotOf(name);
+            // q/k/v (and gate/up) read the same input: one Hessian each, observed on the first of them.
+            if (h.ContainsKey(slot)) continue;
+            var acc = new HessianAccumulator((int)linear.InFeatures, linear.Weight.device, $"model.layers.{layer.Index}.{name}");
+            h[slot] = acc;
+            linear.InputObserver = acc.Add;
+        }
+        return h;
+    }
+
+    private static void DetachObservers(DecoderLayer layer)
+    {
+        foreach (var (_, linear) in layer.Linears()) linear.InputObserver = null;
+    }
+
+    private static void QuantizeWeights(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state,
+        Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
+    {
+        var spec = config.Weights!;
+        var quantizer = WeightQuantizer.Create(spec);
+        var linears = layer.Linears().ToList();
+
+        // Rotate every weight first: the NVFP global scale is taken from the transformed weight.
+        var folded = new Dictionary<string, Tensor>();
+        foreach (var (name, linear) in linears)
+        {
+            using var w32 = linear.Weight.to(float32);
+            var t = state.Transforms.GetValueOrDefault(SlotOf(name));
+            folded[name] = (t is null ? w32.clone() : t.FoldIntoWeight(w32)).DetachFromDisposeScope();
+        }
+        var globalScales = new Dictionary<string, Tensor?>();
+        foreach (var (name, _) in linears) globalScales[name] = quantizer.ComputeGlobalScale(folded[name])?.DetachFromDisposeScope();
+        if (config.FuseGlobalScale && spec.Format == QuantFormat.NvFp)
+        {
+            FuseMin(globalScales, ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]);
+            FuseMin(globalScales, ["mlp.gate_proj", "mlp.up_proj"]);
+        }
+
+        foreach (var (name, linear) in linears)
+        {
+            using var scope = NewDisposeScope();
+            string fullName = $"model.layers.{layer.Index}.{name}";
+            Tensor w = folded[name];
+            Tensor? gs = globalScales[name];
+            Tensor? h = hessians?.GetValueOrDefault(SlotOf(name))?.Hessian;
+            Tensor dq;
+            GroupParams p;
+            string? warning = null;
+            if (config.Method == QuantMethod.Gptq)
+            {
+                // The solver dampens its own copy of H; the relative error below uses the undampened H, like FP-Quant's log.
+                var solved = GptqSolver.Quantize(w, h!, quantizer, config.Gptq with { LayerName = fullName }, gs);
+                dq = solved.Weight;
+                p = solved.Params;
+                solved.Permutation?.Dispose();
+                if (solved.Warnings.Count > 0) warning = string.Join("; ", solved.Warnings);
+            }
+            else
+            {
+                p = quantizer.ComputeParams(w, gs, fullName);
+                dq = quantizer.QuantizeDequantize(w, p);
+            }
+            double rel = QuantError.Relative(w, dq, h);
+            result.Reports.Add(new LayerQuantReport(fullName, rel, h is not null, warning));
+            if (warning is not null) result.Warnings.Add($"{fullName}: {warning}");
+            // The layer state owns the parameters (export packs codes from them); free of this scope.
+            p.Scale.DetachFromDisposeScope();
+            p.Zero?.DetachFromDisposeScope();
+            p.ScaleBytes?.DetachFromDisposeScope();
+            p.GlobalScale?.DetachFromDisposeScope();
+            state.WeightParams[name] = p;
+            linear.ReplaceWeight(dq.to(model.DType).DetachFromDisposeScope());
+        }
+        foreach (var t in folded.Values) t.Dispose();
+        foreach (var t in globalScales.Values) t?.Dispose();
+    }
+
+    private static void FuseMin(Dictionary<string, Tensor?> scales, string[] names)
+    {
+        var parts = names.Select(n => scales[n]!).ToArray();
+        var fused = parts.Skip(1).Aggregate(parts[0].clone(), (a, b) => minimum(a, b)).DetachFromDisposeScope();
+        foreach (var n in names)
+        {
+            scales[n]!.Dispose();
+            scales[n] = fused.clone().DetachFromDisposeScope();
+        }
+        fused.Dispose();
+    }
+
+    /// <summary>Wall time per phase, synchronising the GPU so asynchronous work is charged to the right phase.</summary>
+    private sealed class PhaseClock(Device device)
+    {
+        public Dictionary<string, double> Seconds { get; } = new();
+
+        public T Time<T>(string phase, Func<T> work)
+        {
+            var w = Stopwatch.StartNew();
+            T r = work();
+            if (device.type == DeviceType.CUDA) cuda.synchronize();
+            Seconds[phase] = Seconds.GetValueOrDefault(phase) + w.Elapsed.TotalSeconds;
+            return r;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Quantizers;
+using QuantSharp.Transforms;
+
+namespace QuantSharp.Quantization;
+
+public enum QuantMethod { Rtn, Gptq }
+
+/// <summary>
+/// Everything a quantization run needs: formats for weights and activations, method, rotations and calibration.
+/// Weight or activation spec null means that side stays in the model's dtype (W16 / A16).
+/// </summary>
+public sealed record QuantizationConfig
+{
+    public QuantMethod Method { get; init; } = QuantMethod.Rtn;
+    public QuantSpec? Weights { get; init; }
+    public QuantSpec? Activations { get; init; }
+    public TransformKind Transform { get; init; } = TransformKind.Identity;
+    public int TransformGroupSize { get; init; } = 128;
+    public bool TransformRandomSigns { get; init; }
+    public long TransformSeed { get; init; }
+    public GptqOptions Gptq { get; init; } = new();
+    /// <summary>One NVFP weight global scale shared by q/k/v and one by gate/up (what fused kernels need).</summary>
+    public bool FuseGlobalScale { get; init; }
+    public int NumSequences { get; init; } = 128;
+    public int SeqLen { get; init; } = 512;
+    public int Seed { get; init; } = 42;
+    /// <summary>Calibration sequences per forward pass through a layer.</summary>
+    public int CalibBatchSize { get; init; } = 8;
+    /// <summary>Keep calibration activations in CPU memory, moving one batch at a time to the device.</summary>
+    public bool CpuOffloadActivations { get; init; }
+
+    /// <summary>True when the pipeline must run calibration data through the layers.</summary>
+    public bool NeedsCalibration =>
+        Method == QuantMethod.Gptq || Activations?.Format == QuantFormat.NvFp;
+
+    public void Validate()
+    {
+        Weights?.Validate("--w-");
+        Activations?.Validate("--a-");
+        if (Weights is null && Activations is null)
+            throw new QuantSharpException("nothing to quantize: --w-bits and --a-bits are both 16.");
+        if (Method == QuantMethod.Gptq && Weights is null)
+            throw new QuantSharpException("--method gptq needs quantized weights (--w-bits < 16).");
+        if (Activations is { GroupSize: QuantSpec.PerTensor })
+            throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
+        if (TransformGroupSize <= 0)
+            throw new QuantSharpException($"--transform-group-size {TransformGroupSize}: must be positive.");
+        if (NumSequences < 1) throw new QuantSharpException($"--num-sequences {NumSequences}: must be at least 1.");
+        if (CalibBatchSize < 1) throw new QuantSharpException($"--calib-batch-size {CalibBatchSize}: must be at least 1.");
+    }
+}

@@ -1,0 +1,91 @@
+using QuantSharp.Models;
+using QuantSharp.Models.Layers;
+using QuantSharp.Quantizers;
+using QuantSharp.Transforms;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Quantization;
+
+/// <summary>One linear's outcome: FP-Quant's relative error mean((Q−W)H(Q−W)ᵀ)/mean(WHWᵀ), or ‖Q−W‖²/‖W‖² without H.</summary>
+public sealed record LayerQuantReport(string Name, double RelativeError, bool HessianWeighted, string? Warning);
+
+/// <summary>
+/// What quantization left in one decoder layer besides its (fake-quantized, rotated) weights: the online rotations
+/// and activation quantizers per input slot, and the weight quantization parameters per linear (for packed export).
+/// </summary>
+public sealed class LayerQuantState(int index) : IDisposable
+{
+    public int Index { get; } = index;
+    public Dictionary<string, BlockTransform> Transforms { get; } = new();
+    public Dictionary<string, ActivationQuantizerHook> ActivationQuantizers { get; } = new();
+    public Dictionary<string, GroupParams> WeightParams { get; } = new();
+
+    /// <summary>Installs this state's rotations and activation quantizers on the layer's modules.</summary>
+    public void Attach(DecoderLayer layer)
+    {
+        layer.SelfAttn.InputTransform = Transforms.TryGetValue("qkv", out var qkv) ? new TransformHook(qkv) : null;
+        layer.Mlp.InputTransform = Transforms.TryGetValue("gate_up", out var gu) ? new TransformHook(gu) : null;
+        Replace(layer.SelfAttn.OProj, Transforms.GetValueOrDefault("o"));
+        Replace(layer.Mlp.DownProj, Transforms.GetValueOrDefault("down"));
+        var qkvAct = ActivationQuantizers.GetValueOrDefault("qkv");
+        var gateUpAct = ActivationQuantizers.GetValueOrDefault("gate_up");
+        layer.SelfAttn.QProj.InputQuantizer = qkvAct;
+        layer.SelfAttn.KProj.InputQuantizer = qkvAct;
+        layer.SelfAttn.VProj.InputQuantizer = qkvAct;
+        layer.SelfAttn.OProj.InputQuantizer = ActivationQuantizers.GetValueOrDefault("o");
+        layer.Mlp.GateProj.InputQuantizer = gateUpAct;
+        layer.Mlp.UpProj.InputQuantizer = gateUpAct;
+        layer.Mlp.DownProj.InputQuantizer = ActivationQuantizers.GetValueOrDefault("down");
+    }
+
+    private static void Replace(DecoderLinear linear, BlockTransform? t)
+    {
+        linear.InputHooks.Clear();
+        if (t is not null) linear.InputHooks.Add(new TransformHook(t));
+    }
+
+    public void FreezeActivationScales()
+    {
+        foreach (var a in ActivationQuantizers.Values) a.Freeze();
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in Transforms.Values) t.Dispose();
+        foreach (var a in ActivationQuantizers.Values) a.Dispose();
+        foreach (var p in WeightParams.Values) p.Dispose();
+    }
+}
+
+/// <summary>A quantized model in memory (weights replaced, online hooks installed) and what the run measured.</summary>
+public sealed class QuantizationResult(CausalLM model, QuantizationConfig config) : IDisposable
+{
+    public CausalLM Model { get; } = model;
+    public QuantizationConfig Config { get; } = config;
+    public List<LayerQuantState> Layers { get; } = new();
+    public List<LayerQuantReport> Reports { get; } = new();
+    public List<string> Warnings { get; } = new();
+    public Dictionary<string, double> PhaseSeconds { get; } = new();
+    public double Seconds { get; set; }
+
+    public void Dispose()
+    {
+        foreach (var l in Layers) l.Dispose();
+    }
+}
+
+/// <summary>The relative error FP-Quant prints per linear ("Relative MSE error").</summary>
+public static class QuantError
+{
+    public static double Relative(Tensor w, Tensor q, Tensor? hessian)
+    {
+        using var scope = NewDisposeScope();
+        var delta = q.to(float32) - w.to(float32);
+        var w32 = w.to(float32);
+        if (hessian is null)
+            return (delta.pow(2).sum() / (w32.pow(2).sum() + 1e-12)).item<float>();
+        var num = delta.mm(hessian).mul(delta).mean();
+        var den = w32.mm(hessian).mul(w32).mean() + 1e-6;
+        return (num / den).item<float>();
+    }
+}
