@@ -69,7 +69,7 @@ public static class LayerwiseQuantizer
                 }
                 state.FreezeActivationScales();
 
-                if (config.Weights is not null)
+                if (config.Weights is not null || state.Transforms.Count > 0)
                 {
                     progress?.Invoke(i, n, "quantize");
                     clock.Time("solve", () => { QuantizeWeights(model, layer, config, state, hessians, result); return 0; });
@@ -174,8 +174,8 @@ public static class LayerwiseQuantizer
     private static void QuantizeWeights(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state,
         Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
     {
-        var spec = config.Weights!;
-        var quantizer = WeightQuantizer.Create(spec);
+        var spec = config.Weights;
+        var quantizer = spec is null ? null : WeightQuantizer.Create(spec);
         var linears = layer.Linears().ToList();
 
         // Rotate every weight first: the NVFP global scale is taken from the transformed weight.
@@ -186,9 +186,22 @@ public static class LayerwiseQuantizer
             var t = state.Transforms.GetValueOrDefault(SlotOf(name));
             folded[name] = (t is null ? w32.clone() : t.FoldIntoWeight(w32)).DetachFromDisposeScope();
         }
+        if (quantizer is null)
+        {
+            // Rotation only (weights kept in float): the folded weight becomes the layer's weight (the new Parameter
+            // takes over its handle, so nothing is disposed here).
+            foreach (var (name, linear) in linears)
+            {
+                Tensor f = folded[name];
+                Tensor w = f.dtype == model.DType ? f : f.to(model.DType).DetachFromDisposeScope();
+                if (!ReferenceEquals(w, f)) f.Dispose();
+                linear.ReplaceWeight(w);
+            }
+            return;
+        }
         var globalScales = new Dictionary<string, Tensor?>();
         foreach (var (name, _) in linears) globalScales[name] = quantizer.ComputeGlobalScale(folded[name])?.DetachFromDisposeScope();
-        if (config.FuseGlobalScale && spec.Format == QuantFormat.NvFp)
+        if (config.FuseGlobalScale && spec!.Format == QuantFormat.NvFp)
         {
             FuseMin(globalScales, ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]);
             FuseMin(globalScales, ["mlp.gate_proj", "mlp.up_proj"]);

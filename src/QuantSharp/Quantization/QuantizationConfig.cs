@@ -38,8 +38,8 @@ public sealed record QuantizationConfig
     {
         Weights?.Validate("--w-");
         Activations?.Validate("--a-");
-        if (Weights is null && Activations is null)
-            throw new QuantSharpException("nothing to quantize: --w-bits and --a-bits are both 16.");
+        if (Weights is null && Activations is null && Transform == TransformKind.Identity)
+            throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
         if (Method == QuantMethod.Gptq && Weights is null)
             throw new QuantSharpException("--method gptq needs quantized weights (--w-bits < 16).");
         if (Activations is { GroupSize: QuantSpec.PerTensor })
