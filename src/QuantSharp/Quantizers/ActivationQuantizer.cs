@@ -1,0 +1,73 @@
+using QuantSharp.Formats;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Quantizers;
+
+/// <summary>
+/// Dynamic activation quantization: parameters are recomputed for every call, per token (row) and per group of
+/// <see cref="QuantSpec.GroupSize"/> along the hidden dimension, with the same element and scale rules as weights.
+/// NVFP4 additionally needs a per-tensor global scale, which is calibrated: <see cref="Observe"/> keeps the minimum of
+/// 448·6/max|x| over calibration batches and <see cref="Freeze"/> fixes it (FP-Quant tracks it the same way, then stops
+/// tracking after calibration).
+/// </summary>
+public sealed class ActivationQuantizer : IDisposable
+{
+    private readonly IWeightQuantizer _rule;
+    private Tensor? _globalScale;
+
+    public ActivationQuantizer(QuantSpec spec)
+    {
+        _rule = WeightQuantizer.Create(spec, "--a-");
+    }
+
+    public QuantSpec Spec => _rule.Spec;
+
+    /// <summary>True for formats whose global scale comes from calibration (NVFP4).</summary>
+    public bool NeedsCalibration => Spec.Format == QuantFormat.NvFp;
+
+    /// <summary>The running (or frozen) global scale, [1] float32; null before the first non-zero observation.</summary>
+    public Tensor? GlobalScale => _globalScale;
+
+    public bool IsFrozen { get; private set; }
+
+    /// <summary>Folds one calibration batch [..., hidden] into the global scale (no-op for formats without one).</summary>
+    public void Observe(Tensor batch)
+    {
+        if (IsFrozen) throw new InvalidOperationException("the activation global scale is frozen; Observe is for calibration only");
+        if (!NeedsCalibration) return;
+        using var scope = NewDisposeScope();
+        // An all-zero batch gives 448·6·(1/0) = +inf, which the running minimum ignores.
+        Tensor current = NvFp4Scales.GlobalScaleNumerator * batch.detach().abs().max().to(ScalarType.Float32).reciprocal().reshape(1);
+        Tensor next = _globalScale is null ? current : torch.minimum(_globalScale, current.to(_globalScale.device));
+        _globalScale?.Dispose();
+        _globalScale = next.DetachFromDisposeScope();
+    }
+
+    /// <summary>Stops calibration. Throws when NVFP4 saw no non-zero batch.</summary>
+    public void Freeze()
+    {
+        if (NeedsCalibration && (_globalScale is null || !_globalScale.isfinite().all().item<bool>()))
+            throw new QuantSharpException(
+                $"activation quantization (format {Spec.FormatName}): no non-zero calibration batch was observed, so the global scale is undefined.");
+        IsFrozen = true;
+    }
+
+    /// <summary>Fake-quantizes x [..., hidden] per token and group; returns float32 of x's shape.</summary>
+    public Tensor QuantizeDequantize(Tensor x, string? tensorName = null)
+    {
+        if (NeedsCalibration && _globalScale is null)
+            throw new InvalidOperationException("NVFP4 activation quantization needs Observe (calibration) before use");
+        using var scope = NewDisposeScope();
+        long hidden = x.shape[^1];
+        Tensor rows = x.reshape(-1, hidden);
+        using GroupParams p = _rule.ComputeParams(rows, _globalScale, tensorName ?? "activation");
+        return _rule.QuantizeDequantize(rows, p).reshape(x.shape).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        _globalScale?.Dispose();
+        _globalScale = null;
+    }
+}

@@ -1,0 +1,96 @@
+using QuantSharp.Formats;
+
+namespace QuantSharp.Quantizers;
+
+/// <summary>
+/// What to quantize to: element format, bits, grouping (<see cref="GroupSize"/> &gt; 0 columns per group along the
+/// input dimension, <see cref="PerChannel"/> or <see cref="PerTensor"/>), symmetry, observer and, for MXFP4, the scale
+/// rule. Call <see cref="Validate"/> (the factories do) before use.
+/// </summary>
+public sealed record QuantSpec(
+    QuantFormat Format,
+    int Bits,
+    int GroupSize,
+    bool Symmetric = true,
+    ObserverKind Observer = ObserverKind.MinMax,
+    MxScaleRule MxRule = MxScaleRule.FpQuant)
+{
+    /// <summary>GroupSize value meaning one group per output row.</summary>
+    public const int PerChannel = -1;
+
+    /// <summary>GroupSize value meaning one group for the whole tensor.</summary>
+    public const int PerTensor = 0;
+
+    /// <summary>E4M3 encoding of <see cref="QuantFormat.Fp8"/> elements.</summary>
+    public E4M3Variant Fp8Variant { get; init; } = E4M3Variant.Ocp;
+
+    public static QuantSpec Int(int bits, int groupSize, bool symmetric = true, ObserverKind observer = ObserverKind.MinMax) =>
+        new(QuantFormat.Int, bits, groupSize, symmetric, observer);
+
+    public static QuantSpec Fp(int groupSize, ObserverKind observer = ObserverKind.MinMax) =>
+        new(QuantFormat.Fp, 4, groupSize, true, observer);
+
+    public static QuantSpec MxFp4(MxScaleRule rule = MxScaleRule.FpQuant, ObserverKind observer = ObserverKind.MinMax) =>
+        new(QuantFormat.MxFp, 4, MxFp4Scales.GroupSize, true, observer, rule);
+
+    public static QuantSpec NvFp4(ObserverKind observer = ObserverKind.MinMax) =>
+        new(QuantFormat.NvFp, 4, NvFp4Scales.GroupSize, true, observer);
+
+    public static QuantSpec Fp8(int groupSize = PerChannel, E4M3Variant variant = E4M3Variant.Ocp) =>
+        new(QuantFormat.Fp8, 8, groupSize, true) { Fp8Variant = variant };
+
+    /// <summary>The group size a format fixes (16 for nvfp, 32 for mxfp), or null when it is free.</summary>
+    public static int? FixedGroupSize(QuantFormat format) => format switch
+    {
+        QuantFormat.NvFp => NvFp4Scales.GroupSize,
+        QuantFormat.MxFp => MxFp4Scales.GroupSize,
+        _ => null,
+    };
+
+    /// <summary>Lower-case format name as written on the command line.</summary>
+    public string FormatName => NameOf(Format);
+
+    public static string NameOf(QuantFormat format) => format switch
+    {
+        QuantFormat.Int => "int",
+        QuantFormat.Fp => "fp",
+        QuantFormat.MxFp => "mxfp",
+        QuantFormat.NvFp => "nvfp",
+        QuantFormat.Fp8 => "fp8",
+        _ => format.ToString(),
+    };
+
+    /// <summary>
+    /// Throws <see cref="QuantSharpException"/> naming the flag (<paramref name="flagPrefix"/> + "bits"/"group-size",
+    /// e.g. "--w-" or "--a-") when the combination cannot be quantized.
+    /// </summary>
+    public void Validate(string flagPrefix = "--w-")
+    {
+        string bitsFlag = flagPrefix + "bits", groupFlag = flagPrefix + "group-size";
+        switch (Format)
+        {
+            case QuantFormat.Int when Bits is < IntGrid.MinBits or > IntGrid.MaxBits:
+                throw new QuantSharpException($"{bitsFlag} {Bits}: format int supports {IntGrid.MinBits} to {IntGrid.MaxBits} bits.");
+            case QuantFormat.Fp or QuantFormat.MxFp or QuantFormat.NvFp when Bits != 4:
+                throw new QuantSharpException($"{bitsFlag} {Bits}: format {FormatName} has 4-bit E2M1 elements only; use {bitsFlag} 4.");
+            case QuantFormat.Fp8 when Bits != 8:
+                throw new QuantSharpException($"{bitsFlag} {Bits}: format fp8 has 8-bit E4M3 elements only; use {bitsFlag} 8.");
+        }
+        if (!Symmetric && Format != QuantFormat.Int)
+            throw new QuantSharpException($"format {FormatName} is symmetric only; asymmetric (zero-point) quantization applies to format int.");
+        if (GroupSize < PerChannel)
+            throw new QuantSharpException($"{groupFlag} {GroupSize}: expected a positive group size, {PerChannel} (per channel) or {PerTensor} (per tensor).");
+        int? fixedSize = FixedGroupSize(Format);
+        if (fixedSize is int g && GroupSize != g)
+            throw new QuantSharpException(
+                $"{groupFlag} {Describe(GroupSize)} conflicts with format {FormatName}, whose scales are shared by groups of exactly {g} elements; " +
+                $"set {groupFlag} {g} or leave it unset.");
+    }
+
+    private static string Describe(int groupSize) => groupSize switch
+    {
+        PerChannel => "-1 (per channel)",
+        PerTensor => "0 (per tensor)",
+        _ => groupSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}
