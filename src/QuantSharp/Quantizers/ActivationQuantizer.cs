@@ -53,6 +53,14 @@ public sealed class ActivationQuantizer : IDisposable
         IsFrozen = true;
     }
 
+    /// <summary>Sets a previously calibrated global scale and freezes (loading an exported W4A4 model).</summary>
+    public void Restore(Tensor globalScale)
+    {
+        _globalScale?.Dispose();
+        _globalScale = globalScale.to(ScalarType.Float32).reshape(1).clone().DetachFromDisposeScope();
+        IsFrozen = true;
+    }
+
     /// <summary>Fake-quantizes x [..., hidden] per token and group; returns float32 of x's shape.</summary>
     public Tensor QuantizeDequantize(Tensor x, string? tensorName = null)
     {

@@ -57,7 +57,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
 
-        long past = cache?.Length ?? 0;
+        long past = cache?.LengthOf(layerIndex) ?? 0;
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
         if (nh != nkv)
         {

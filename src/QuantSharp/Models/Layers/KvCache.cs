@@ -14,8 +14,11 @@ public sealed class KvCache : IDisposable
         _values = new Tensor?[layers];
     }
 
-    /// <summary>Number of cached positions (those of layer 0).</summary>
+    /// <summary>Number of cached positions before the current step (layer 0 is updated first, so read it before the step).</summary>
     public long Length => _keys[0]?.shape[2] ?? 0;
+
+    /// <summary>Cached positions of one layer: what that layer's attention must treat as the past.</summary>
+    public long LengthOf(int layer) => _keys[layer]?.shape[2] ?? 0;
 
     /// <summary>Appends this step's k/v for a layer and returns the full k/v (the cache keeps its own references).</summary>
     public (Tensor K, Tensor V) Append(int layer, Tensor k, Tensor v)
