@@ -21,6 +21,7 @@ if [ "$STAGE" = a ]; then
   run $QS quantize --device cuda --json $R/acc_micro-qwen3_mrgptq_default.json
 else
   M=.gpu/models/tiny-llama
+  [ -f $M/config.json ] || python3 bench/gpu/pack_model.py unpack .gpu/tl $M
   run $QS eval --model $M --data $D/eval_a.txt --seq-len 512 --dtype fp32 --device cuda --batch-size 16 --quiet --json $R/eval_tiny-llama_fp32.json
   run $QS eval --model $M --data $D/eval_a.txt --seq-len 512 --dtype bf16 --device cuda --batch-size 16 --quiet --json $R/eval_tiny-llama_bf16.json
   run $QS bench forward --model $M --seq-len 1024 --device cuda --json $R/fwd_qs_tiny-llama.json
