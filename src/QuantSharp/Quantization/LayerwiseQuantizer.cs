@@ -66,6 +66,7 @@ public static class LayerwiseQuantizer
                     if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
                     clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, model.Device, keepOutputs: false); return 0; });
                     DetachObservers(layer);
+                    if (hessians is not null) DebugDump.Hessians(layer.Index, hessians);
                 }
                 state.FreezeActivationScales();
 
@@ -217,21 +218,23 @@ public static class LayerwiseQuantizer
             Tensor dq;
             GroupParams p;
             string? warning = null;
+            double? solverError = null;
             if (config.Method == QuantMethod.Gptq)
             {
-                // The solver dampens its own copy of H; the relative error below uses the undampened H, like FP-Quant's log.
                 var solved = GptqSolver.Quantize(w, h!, quantizer, config.Gptq with { LayerName = fullName }, gs);
                 dq = solved.Weight;
                 p = solved.Params;
                 solved.Permutation?.Dispose();
                 if (solved.Warnings.Count > 0) warning = string.Join("; ", solved.Warnings);
+                // FP-Quant's logged "Relative MSE error" uses the dampened H of the solve.
+                solverError = solved.RelativeError;
             }
             else
             {
                 p = quantizer.ComputeParams(w, gs, fullName);
                 dq = quantizer.QuantizeDequantize(w, p);
             }
-            double rel = QuantError.Relative(w, dq, h);
+            double rel = solverError ?? QuantError.Relative(w, dq, h);
             result.Reports.Add(new LayerQuantReport(fullName, rel, h is not null, warning));
             if (warning is not null) result.Warnings.Add($"{fullName}: {warning}");
             // The layer state owns the parameters (export packs codes from them); free of this scope.
@@ -256,6 +259,22 @@ public static class LayerwiseQuantizer
             scales[n] = fused.clone().DetachFromDisposeScope();
         }
         fused.Dispose();
+    }
+
+    /// <summary>
+    /// Writes each layer's Hessians to QUANTSHARP_DUMP_HESSIANS/layer-N.safetensors when that variable is set: a
+    /// diagnostic for comparing calibration statistics with a reference implementation, off by default.
+    /// </summary>
+    private static class DebugDump
+    {
+        public static void Hessians(int layer, Dictionary<string, HessianAccumulator> hessians)
+        {
+            string? dir = Environment.GetEnvironmentVariable("QUANTSHARP_DUMP_HESSIANS");
+            if (string.IsNullOrEmpty(dir) || layer > 1) return;
+            Directory.CreateDirectory(dir);
+            IO.SafetensorsWriter.Write(Path.Combine(dir, $"layer-{layer}.safetensors"),
+                hessians.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.Hessian.cpu())));
+        }
     }
 
     /// <summary>Wall time per phase, synchronising the GPU so asynchronous work is charged to the right phase.</summary>
