@@ -19,4 +19,5 @@ qs nvfp_gptq_w4a4_had16_minmax $NV --a-bits 4 --transform hadamard --hadamard-gr
 qs nvfp_gptq_w4a4_had16_mse $NV --a-bits 4 --transform hadamard --hadamard-group-size 16 --gptq --w-observer mse
 qs nvfp_rtn_w4a4_had16_mse $NV --a-bits 4 --transform hadamard --hadamard-group-size 16 --w-observer mse
 fq int4_rtn_fp32 --format int --w_bits 4 --w_group_size 128 --w_granularity group --dtype float32
-qs int4_rtn_fp32 --format int --w-bits 4 --w-group-size 128 --dtype fp32
+Q=${Q/--dtype bf16/--dtype fp32}
+qs int4_rtn_fp32 --format int --w-bits 4 --w-group-size 128

@@ -113,16 +113,7 @@ public sealed class BlockTransform : IDisposable
     /// Half-precision weights are folded in float32 and rounded once at the end, because the block entries (e.g.
     /// 2^-3.5 for g = 128) are not representable in bf16 and rounding them would skew every weight the same way.
     /// </summary>
-    public Tensor FoldIntoWeight(Tensor w)
-    {
-        CheckInput(w, "weight");
-        if (w.dim() != 2) throw new QuantSharpException($"weight to fold has shape [{string.Join(", ", w.shape)}]; expected [out, {Dimension}].");
-        if (Kind == TransformKind.Identity) return w.alias();
-        using var scope = NewDisposeScope();
-        ScalarType computeType = w.dtype is ScalarType.Float64 or ScalarType.Float32 ? w.dtype : ScalarType.Float32;
-        Tensor folded = BlockDiagonalProduct.Multiply(w.to_type(computeType), _backwardBlock, _backwardTail);
-        return folded.to_type(w.dtype).MoveToOuterDisposeScope();
-    }
+    public Tensor FoldIntoWeight(Tensor w) => MultiplyWeight(w, "fold", _backwardBlock, _backwardTail);
 
     /// <summary>
     /// Undoes <see cref="FoldIntoWeight"/> on a (possibly quantized) folded weight: W = W'·Mᵀ, so that
@@ -131,13 +122,20 @@ public sealed class BlockTransform : IDisposable
     /// </summary>
     public Tensor UnfoldFromWeight(Tensor folded)
     {
-        CheckInput(folded, "weight");
-        if (folded.dim() != 2) throw new QuantSharpException($"weight to unfold has shape [{string.Join(", ", folded.shape)}]; expected [out, {Dimension}].");
-        if (Kind == TransformKind.Identity) return folded.alias();
         using var scope = NewDisposeScope();
-        ScalarType computeType = folded.dtype is ScalarType.Float64 or ScalarType.Float32 ? folded.dtype : ScalarType.Float32;
-        Tensor plain = BlockDiagonalProduct.Multiply(folded.to_type(computeType), _forwardBlock.t(), _forwardTail?.t());
-        return plain.to_type(folded.dtype).MoveToOuterDisposeScope();
+        return MultiplyWeight(folded, "unfold", _forwardBlock.t(), _forwardTail?.t()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>W·diag(block, …, tail) for a weight [out, n], in float32 for half-precision weights, rounded once.</summary>
+    private Tensor MultiplyWeight(Tensor w, string what, Tensor block, Tensor? tail)
+    {
+        CheckInput(w, "weight");
+        if (w.dim() != 2) throw new QuantSharpException($"weight to {what} has shape [{string.Join(", ", w.shape)}]; expected [out, {Dimension}].");
+        if (Kind == TransformKind.Identity) return w.alias();
+        using var scope = NewDisposeScope();
+        ScalarType computeType = w.dtype is ScalarType.Float64 or ScalarType.Float32 ? w.dtype : ScalarType.Float32;
+        Tensor product = BlockDiagonalProduct.Multiply(w.to_type(computeType), block, tail);
+        return product.to_type(w.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>The dense [n, n] block-diagonal M (x' = x·M). O(n²) memory: meant for tests and small exports.</summary>
