@@ -7,5 +7,5 @@ M=$PWD/.gpu/models/tiny-llama; D=$PWD/testdata/data
 export EVAL=$D/eval_a.txt CALIB=$D/calib.txt PYTHONUNBUFFERED=1 EVAL_MAX_WINDOWS=2 QS_DUMP=/tmp/qsdump
 ARGS_QS="--format nvfp --w-bits 4 --gptq --transform hadamard --hadamard-group-size 16 --w-observer mse --quantization-order activation"
 [ -f /tmp/qsdump/layer-0.safetensors ] || QUANTSHARP_DUMP_HESSIANS=/tmp/qsdump $QS quantize --model $M --calib $D/calib.txt --eval $D/eval_a.txt --eval-max-windows 2 --num-sequences 32 --device cuda --dtype bf16 --skip-baseline --quiet $ARGS_QS
-cd .gpu/fpq && python3 fpquant_hessians.py --model_name_or_path $M --dataset_name_or_path local --num_sequences 32 --sequence_length 512 --eval_perplexity --seed 42 \
+cp bench/gpu/fpquant_*.py .gpu/fpq/; cd .gpu/fpq && python3 fpquant_hessians.py --model_name_or_path $M --dataset_name_or_path local --num_sequences 32 --sequence_length 512 --eval_perplexity --seed 42 \
   --format nvfp --w_bits 4 --transform_class hadamard --hadamard_group_size 16 --gptq --w_observer mse --quantization_order activation 2>&1 | grep -E "HESSIAN|Error|error" 

@@ -1,18 +1,9 @@
 """Runs the FP-Quant harness (fpquant_ref.py, from an FP-Quant checkout) while saving the Hessian of every GPTQ handle
 of blocks 0 and 1 before GPTQ dampens it, then compares them with QuantSharp's dump (QUANTSHARP_DUMP_HESSIANS).
 usage (in the FP-Quant checkout): DUMP=/tmp/fq QS_DUMP=/tmp/qs python3 fpquant_hessians.py <fpquant_ref.py args>"""
-import os, runpy, sys, types, torch
-sys.path.insert(0, os.getcwd())
-def _stub(name, **attrs):
-    m = types.ModuleType(name); m.__dict__.update(attrs); sys.modules[name] = m
-# Same stand-ins as ../shared/peers/fpquant_ref.py installs (it re-installs them when it runs).
-def _hadamard(x, scale=1.0):
-    n = x.shape[-1]; H = torch.ones(1, 1, dtype=torch.float64)
-    while H.shape[0] < n: H = torch.cat([torch.cat([H, H], 1), torch.cat([H, -H], 1)], 0)
-    return (x @ H.to(x.dtype).to(x.device)) * scale
-_stub("fast_hadamard_transform", hadamard_transform=_hadamard)
-_stub("lm_eval", simple_evaluate=None); _stub("lm_eval.utils", make_table=lambda *a, **k: "")
-_stub("lm_eval.models"); _stub("lm_eval.models.huggingface", HFLM=object)
+import os, runpy, sys, torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fpquant_stubs  # noqa: F401  (before any FP-Quant import)
 import src.quantization.gptq as g
 saved, count = {}, [0]
 orig = g.GPTQ.quantize

@@ -1,17 +1,9 @@
 """Probes FP-Quant's calibration forward under transformers 5.x: does the attention reuse a KV cache across calibration
 samples (keys growing past one window), and how large are the o_proj inputs per sample compared with q_proj's?
 usage (in an FP-Quant checkout): python3 fpquant_probe_cache.py <fpquant_ref.py args>"""
-import os, runpy, sys, types, torch
-sys.path.insert(0, os.getcwd())
-def _stub(name, **attrs):
-    m = types.ModuleType(name); m.__dict__.update(attrs); sys.modules[name] = m
-def _hadamard(x, scale=1.0):
-    n = x.shape[-1]; H = torch.ones(1, 1, dtype=torch.float64)
-    while H.shape[0] < n: H = torch.cat([torch.cat([H, H], 1), torch.cat([H, -H], 1)], 0)
-    return (x @ H.to(x.dtype).to(x.device)) * scale
-_stub("fast_hadamard_transform", hadamard_transform=_hadamard)
-_stub("lm_eval", simple_evaluate=None); _stub("lm_eval.utils", make_table=lambda *a, **k: "")
-_stub("lm_eval.models"); _stub("lm_eval.models.huggingface", HFLM=object)
+import os, runpy, sys, torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fpquant_stubs  # noqa: F401  (before any FP-Quant import)
 import transformers.cache_utils as cu
 longest = [0]
 for cls in [c for c in vars(cu).values() if isinstance(c, type) and hasattr(c, "update")]:
