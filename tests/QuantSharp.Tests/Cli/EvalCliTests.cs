@@ -37,6 +37,22 @@ public class EvalCliTests
     }
 
     [Fact]
+    public void MissingShardNamedInTheIndexIsNamed()
+    {
+        using var dir = Fixtures.NewTempDir();
+        foreach (string f in new[] { "config.json", "tokenizer.json", "tokenizer_config.json" })
+            File.Copy(Path.Combine(Fixtures.MicroQwen3, f), dir.File(f));
+        File.Copy(Path.Combine(Fixtures.MicroQwen3, "model.safetensors"), dir.File("model-00001-of-00002.safetensors"));
+        File.WriteAllText(dir.File("model.safetensors.index.json"),
+            "{\"metadata\": {}, \"weight_map\": {\"model.embed_tokens.weight\": \"model-00001-of-00002.safetensors\", " +
+            "\"model.norm.weight\": \"model-00002-of-00002.safetensors\"}}");
+        var r = CliRunner.Run("eval", "--model", dir.Path, "--data", Fixtures.EvalText, "--max-windows", "1", "--device", "cpu");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("model-00002-of-00002.safetensors", r.StdErr);
+        Assert.DoesNotContain("   at ", r.StdErr);
+    }
+
+    [Fact]
     public void MissingDataFileIsNamed()
     {
         var r = CliRunner.Run("eval", "--model", Fixtures.MicroQwen3, "--data", "/nonexistent/x.txt");
