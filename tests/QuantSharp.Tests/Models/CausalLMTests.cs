@@ -56,6 +56,20 @@ public class CausalLMTests
     }
 
     [Fact]
+    public void SamplingIsSeededAndTinyTopPIsGreedy()
+    {
+        using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
+        int[] prompt = Golden.EvalTokens().Take(10).ToArray();
+        int[] greedy = TextGenerator.Generate(model, prompt, new GenerationOptions(MaxNewTokens: 6));
+        int[] nucleus = TextGenerator.Generate(model, prompt, new GenerationOptions(MaxNewTokens: 6, Temperature: 1.0, TopP: 1e-6, Seed: 3));
+        Assert.Equal(greedy, nucleus);
+        int[] a = TextGenerator.Generate(model, prompt, new GenerationOptions(MaxNewTokens: 12, Temperature: 1.5, Seed: 11));
+        int[] b = TextGenerator.Generate(model, prompt, new GenerationOptions(MaxNewTokens: 12, Temperature: 1.5, Seed: 11));
+        Assert.Equal(a, b);
+        Assert.All(a, t => Assert.InRange(t, 0, model.Config.VocabSize - 1));
+    }
+
+    [Fact]
     public void Bf16ForwardIsCloseToFp32()
     {
         var (ids, expected) = Golden.ReferenceLogits(Fixtures.MicroQwen3);
