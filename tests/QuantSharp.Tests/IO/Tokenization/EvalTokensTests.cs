@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json;
 using QuantSharp.IO.Tokenization;
 using Xunit.Abstractions;
@@ -18,7 +16,7 @@ public sealed class EvalTokensTests(ITestOutputHelper output)
     {
         var tokenizer = BpeTokenizer.FromDirectory(Fixtures.MicroQwen3);
         string text = File.ReadAllText(Fixtures.EvalText);
-        int[] expected = ReadInputIds(Fixtures.EvalTokens);
+        int[] expected = Golden.EvalTokens();
         Assert.Equal(525_770, expected.Length);
 
         var sw = Stopwatch.StartNew();
@@ -89,22 +87,4 @@ public sealed class EvalTokensTests(ITestOutputHelper output)
     private static string Snippet(string s, int i) =>
         JsonSerializer.Serialize(s.Substring(Math.Max(0, i - 20), Math.Min(s.Length, i + 20) - Math.Max(0, i - 20)));
 
-    // A minimal safetensors reader for this one file (the real reader lives on another branch): 8-byte
-    // little-endian header length, a JSON header, then the raw little-endian data.
-    private static int[] ReadInputIds(string path)
-    {
-        byte[] file = File.ReadAllBytes(path);
-        long headerLength = BinaryPrimitives.ReadInt64LittleEndian(file);
-        using var header = JsonDocument.Parse(Encoding.UTF8.GetString(file, 8, checked((int)headerLength)));
-        JsonElement entry = header.RootElement.GetProperty("input_ids");
-        Assert.Equal("I32", entry.GetProperty("dtype").GetString());
-        int count = entry.GetProperty("shape")[0].GetInt32();
-        long begin = entry.GetProperty("data_offsets")[0].GetInt64();
-        long end = entry.GetProperty("data_offsets")[1].GetInt64();
-        Assert.Equal(count * 4L, end - begin);
-        var ids = new int[count];
-        int offset = checked((int)(8 + headerLength + begin));
-        for (int k = 0; k < count; k++) ids[k] = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(offset + 4 * k));
-        return ids;
-    }
 }
