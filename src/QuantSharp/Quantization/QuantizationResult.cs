@@ -74,18 +74,18 @@ public sealed class QuantizationResult(CausalLM model, QuantizationConfig config
     }
 }
 
-/// <summary>The relative error FP-Quant prints per linear ("Relative MSE error").</summary>
+/// <summary>
+/// The relative error reported per linear: FP-Quant's H-weighted "Relative MSE error" (one implementation, in
+/// <see cref="Algorithms.Gptq.GptqSolver.RelativeError"/>) when a Hessian exists, else ‖Q−W‖²/‖W‖².
+/// </summary>
 public static class QuantError
 {
     public static double Relative(Tensor w, Tensor q, Tensor? hessian)
     {
         using var scope = NewDisposeScope();
-        var delta = q.to(float32) - w.to(float32);
         var w32 = w.to(float32);
-        if (hessian is null)
-            return (delta.pow(2).sum() / (w32.pow(2).sum() + 1e-12)).item<float>();
-        var num = delta.mm(hessian).mul(delta).mean();
-        var den = w32.mm(hessian).mul(w32).mean() + 1e-6;
-        return (num / den).item<float>();
+        var q32 = q.to(float32);
+        if (hessian is not null) return Algorithms.Gptq.GptqSolver.RelativeError(q32, w32, hessian);
+        return ((q32 - w32).pow(2).sum() / (w32.pow(2).sum() + 1e-12)).item<float>();
     }
 }

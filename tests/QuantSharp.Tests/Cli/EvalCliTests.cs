@@ -25,9 +25,7 @@ public class EvalCliTests
     [Fact]
     public void CorruptShardGivesOneLineErrorNamingTheFile()
     {
-        using var dir = Fixtures.NewTempDir();
-        foreach (string f in new[] { "config.json", "tokenizer.json", "tokenizer_config.json" })
-            File.Copy(Path.Combine(Fixtures.MicroQwen3, f), dir.File(f));
+        using var dir = ModelFolderWithoutWeights();
         byte[] bytes = File.ReadAllBytes(Path.Combine(Fixtures.MicroQwen3, "model.safetensors"));
         File.WriteAllBytes(dir.File("model.safetensors"), bytes.AsSpan(0, bytes.Length / 2).ToArray());
         var r = CliRunner.Run("eval", "--model", dir.Path, "--data", Fixtures.EvalText, "--max-windows", "1", "--device", "cpu");
@@ -39,9 +37,7 @@ public class EvalCliTests
     [Fact]
     public void MissingShardNamedInTheIndexIsNamed()
     {
-        using var dir = Fixtures.NewTempDir();
-        foreach (string f in new[] { "config.json", "tokenizer.json", "tokenizer_config.json" })
-            File.Copy(Path.Combine(Fixtures.MicroQwen3, f), dir.File(f));
+        using var dir = ModelFolderWithoutWeights();
         File.Copy(Path.Combine(Fixtures.MicroQwen3, "model.safetensors"), dir.File("model-00001-of-00002.safetensors"));
         File.WriteAllText(dir.File("model.safetensors.index.json"),
             "{\"metadata\": {}, \"weight_map\": {\"model.embed_tokens.weight\": \"model-00001-of-00002.safetensors\", " +
@@ -86,5 +82,14 @@ public class EvalCliTests
         Assert.True(r.ExitCode == 0, r.StdErr);
         Assert.StartsWith("The President said", r.StdOut);
         Assert.True(r.StdOut.Trim().Length > "The President said".Length);
+    }
+
+    /// <summary>A temporary folder holding micro-qwen3's config and tokenizer, for tests to add (broken) weights to.</summary>
+    private static TempDir ModelFolderWithoutWeights()
+    {
+        var dir = Fixtures.NewTempDir();
+        foreach (string f in new[] { "config.json", "tokenizer.json", "tokenizer_config.json" })
+            File.Copy(Path.Combine(Fixtures.MicroQwen3, f), dir.File(f));
+        return dir;
     }
 }

@@ -146,7 +146,7 @@ public static class GptqSolver
     /// FP-Quant's per-layer "Relative MSE error" mean((Q−W)H_d ∘ (Q−W)) / (mean(W H_d ∘ W) + 1e-6), with H_d the
     /// dampened Hessian the solve used. H_d = H + damp·I is not materialised: x H_d xᵀ summed = x H xᵀ summed + damp·Σx².
     /// </summary>
-    private static double RelativeError(Tensor quantized, Tensor reference, Tensor hessian, double damp)
+    public static double RelativeError(Tensor quantized, Tensor reference, Tensor hessian, double damp = 0)
     {
         using var scope = NewDisposeScope();
         double count = reference.numel();
