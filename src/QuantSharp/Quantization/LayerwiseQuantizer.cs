@@ -32,7 +32,12 @@ public static class LayerwiseQuantizer
     };
 
     public static QuantizationResult Run(CausalLM model, QuantizationConfig config, int[][]? calibration,
-        Action<int, int, string>? progress = null)
+        Action<int, int, string>? progress = null) => Run(model, config, calibration, progress, onHessians: null);
+
+    /// <param name="onHessians">Sees each layer's Hessians per input slot right after calibration (tests compare them
+    /// with ones computed from the float model); by default they go to the QUANTSHARP_DUMP_HESSIANS diagnostic.</param>
+    internal static QuantizationResult Run(CausalLM model, QuantizationConfig config, int[][]? calibration,
+        Action<int, int, string>? progress, Action<int, IReadOnlyDictionary<string, Tensor>>? onHessians)
     {
         config.Validate();
         if (config.NeedsCalibration && (calibration is null || calibration.Length == 0))
@@ -59,6 +64,11 @@ public static class LayerwiseQuantizer
                 result.Layers.Add(state);
                 progress?.Invoke(i, n, "calibrate");
                 InstallOnlineHooks(model, layer, config, state);
+                // Fold the rotations into the weights before calibrating: the online hooks rotate activations from
+                // here on, so the layer computes what the float model did only once its weights carry M⁻ᵀ. (Calibrating
+                // with rotated activations but unrotated weights gives o_proj, gate/up and down_proj wrong inputs,
+                // hence wrong Hessians and NVFP activation scales.) The float32 folds are kept for quantization.
+                Dictionary<string, Tensor> folded = FoldRotations(model, layer, state);
 
                 Dictionary<string, HessianAccumulator>? hessians = null;
                 if (config.NeedsCalibration)
@@ -66,15 +76,21 @@ public static class LayerwiseQuantizer
                     if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
                     clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, model.Device, keepOutputs: false); return 0; });
                     DetachObservers(layer);
-                    if (hessians is not null) DebugDump.Hessians(layer.Index, hessians);
+                    if (hessians is not null)
+                    {
+                        var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
+                        if (onHessians is not null) onHessians(layer.Index, bySlot);
+                        else DebugDump.Hessians(layer.Index, bySlot);
+                    }
                 }
                 state.FreezeActivationScales();
 
-                if (config.Weights is not null || state.Transforms.Count > 0)
+                if (config.Weights is not null)
                 {
                     progress?.Invoke(i, n, "quantize");
-                    clock.Time("solve", () => { QuantizeWeights(model, layer, config, state, hessians, result); return 0; });
+                    clock.Time("solve", () => { QuantizeWeights(model, layer, state, folded, hessians, result); return 0; });
                 }
+                foreach (var t in folded.Values) t.Dispose();
                 if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
 
                 if (hidden is not null && i < n - 1)
@@ -172,34 +188,34 @@ public static class LayerwiseQuantizer
         foreach (var (_, linear) in layer.Linears()) linear.InputObserver = null;
     }
 
-    private static void QuantizeWeights(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state,
-        Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
+    /// <summary>
+    /// Replaces each linear's weight by W·M⁻ᵀ of its slot's rotation (rounded once to the model dtype) and returns the
+    /// float32 W·M⁻ᵀ of every linear (a float32 copy of W where its slot has no rotation): the NVFP global scale and
+    /// the quantizer work on these unrounded folds.
+    /// </summary>
+    private static Dictionary<string, Tensor> FoldRotations(CausalLM model, DecoderLayer layer, LayerQuantState state)
     {
-        var spec = config.Weights;
-        var quantizer = spec is null ? null : WeightQuantizer.Create(spec);
+        var folded = new Dictionary<string, Tensor>();
+        foreach (var (name, linear) in layer.Linears())
+        {
+            using var scope = NewDisposeScope();
+            Tensor w32 = linear.Weight.to(float32);
+            var t = state.Transforms.GetValueOrDefault(SlotOf(name));
+            Tensor f = t is null ? (w32.dtype == linear.Weight.dtype ? w32.clone() : w32) : t.FoldIntoWeight(w32);
+            if (t is not null) linear.ReplaceWeight(f.to(model.DType, copy: true).DetachFromDisposeScope());
+            folded[name] = f.DetachFromDisposeScope();
+        }
+        return folded;
+    }
+
+    private static void QuantizeWeights(CausalLM model, DecoderLayer layer, LayerQuantState state,
+        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
+    {
+        var config = result.Config;
+        var spec = config.Weights!;
+        var quantizer = WeightQuantizer.Create(spec);
         var linears = layer.Linears().ToList();
 
-        // Rotate every weight first: the NVFP global scale is taken from the transformed weight.
-        var folded = new Dictionary<string, Tensor>();
-        foreach (var (name, linear) in linears)
-        {
-            using var w32 = linear.Weight.to(float32);
-            var t = state.Transforms.GetValueOrDefault(SlotOf(name));
-            folded[name] = (t is null ? w32.clone() : t.FoldIntoWeight(w32)).DetachFromDisposeScope();
-        }
-        if (quantizer is null)
-        {
-            // Rotation only (weights kept in float): the folded weight becomes the layer's weight (the new Parameter
-            // takes over its handle, so nothing is disposed here).
-            foreach (var (name, linear) in linears)
-            {
-                Tensor f = folded[name];
-                Tensor w = f.dtype == model.DType ? f : f.to(model.DType).DetachFromDisposeScope();
-                if (!ReferenceEquals(w, f)) f.Dispose();
-                linear.ReplaceWeight(w);
-            }
-            return;
-        }
         var globalScales = new Dictionary<string, Tensor?>();
         foreach (var (name, _) in linears) globalScales[name] = quantizer.ComputeGlobalScale(folded[name])?.DetachFromDisposeScope();
         if (config.FuseGlobalScale && spec!.Format == QuantFormat.NvFp)
@@ -245,7 +261,6 @@ public static class LayerwiseQuantizer
             state.WeightParams[name] = p;
             linear.ReplaceWeight(dq.to(model.DType).DetachFromDisposeScope());
         }
-        foreach (var t in folded.Values) t.Dispose();
         foreach (var t in globalScales.Values) t?.Dispose();
     }
 
@@ -267,13 +282,13 @@ public static class LayerwiseQuantizer
     /// </summary>
     private static class DebugDump
     {
-        public static void Hessians(int layer, Dictionary<string, HessianAccumulator> hessians)
+        public static void Hessians(int layer, IReadOnlyDictionary<string, Tensor> hessians)
         {
             string? dir = Environment.GetEnvironmentVariable("QUANTSHARP_DUMP_HESSIANS");
             if (string.IsNullOrEmpty(dir) || layer > 1) return;
             Directory.CreateDirectory(dir);
             IO.SafetensorsWriter.Write(Path.Combine(dir, $"layer-{layer}.safetensors"),
-                hessians.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.Hessian.cpu())));
+                hessians.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.cpu())));
         }
     }
 

@@ -155,4 +155,42 @@ public class LayerwiseQuantizerTests
             LayerwiseQuantizer.Run(model, new QuantizationConfig { Method = QuantMethod.Gptq, Weights = QuantSpec.NvFp4() }, null));
         Assert.Contains("--calib", e.Message);
     }
+
+    /// <summary>
+    /// The calibration forward must be the rotated float model: with online rotations installed, each slot's Hessian
+    /// is the rotation of the plain model's, Mᵀ·H·M (layer 0, whose inputs are the embeddings in both runs). This
+    /// failed for o_proj, gate/up and down_proj while rotations were folded into the weights only after calibrating.
+    /// </summary>
+    [Fact]
+    public void CalibrationWithRotationsSeesTheRotatedFloatInputs()
+    {
+        var calib = Calibration(2, 64);
+        Dictionary<string, Tensor> Layer0Hessians(TransformKind kind)
+        {
+            var captured = new Dictionary<string, Tensor>();
+            using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
+            var config = new QuantizationConfig
+            {
+                Method = QuantMethod.Gptq, Weights = QuantSpec.Int(8, 64), Transform = kind, TransformGroupSize = 16,
+            };
+            using var result = LayerwiseQuantizer.Run(model, config, calib, null, (layer, hessians) =>
+            {
+                if (layer == 0) foreach (var (slot, h) in hessians) captured[slot] = h.clone().DetachFromDisposeScope();
+            });
+            return captured;
+        }
+        var plain = Layer0Hessians(TransformKind.Identity);
+        var rotated = Layer0Hessians(TransformKind.Hadamard);
+        var widths = new Dictionary<string, int> { ["qkv"] = 256, ["o"] = 256, ["gate_up"] = 256, ["down"] = 768 };
+        Assert.Equal(widths.Keys.Order(), rotated.Keys.Order());
+        foreach (var (slot, width) in widths)
+        {
+            using var t = BlockTransform.Create(TransformKind.Hadamard, width, 16);
+            using var m = t.DenseMatrix();
+            using var expected = m.t().matmul(plain[slot]).matmul(m);
+            double rel = ((rotated[slot] - expected).norm() / expected.norm()).item<float>();
+            Assert.True(rel < 1e-4, $"slot {slot}: Hessian differs from the rotated float one by {rel:E2}");
+        }
+        foreach (var h in plain.Values.Concat(rotated.Values)) h.Dispose();
+    }
 }
