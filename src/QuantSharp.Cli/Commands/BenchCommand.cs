@@ -2,6 +2,7 @@ using System.CommandLine;
 using QuantSharp.Backend;
 using QuantSharp.Eval;
 using QuantSharp.Models;
+using QuantSharp.Quantizers;
 
 namespace QuantSharp.Cli.Commands;
 
@@ -41,6 +42,31 @@ internal static class BenchCommand
                 });
             return 0;
         }));
-        return new Command("bench", "Benchmarks.") { forward };
+        var rows = new Option<int>("--rows") { DefaultValueFactory = _ => 4096 };
+        var cols = new Option<int>("--columns") { DefaultValueFactory = _ => 4096 };
+        var format = new Option<string>("--format") { DefaultValueFactory = _ => "nvfp" };
+        var gptqDevice = CliCommon.DeviceOption();
+        var gptq = new Command("gptq", "One GPTQ solve with and without the fused CUDA block kernel: seconds and agreement.")
+        {
+            rows, cols, format, gptqDevice, json,
+        };
+        gptq.SetAction(r => CliCommon.Run(() =>
+        {
+            var dev = TorchRuntime.ResolveDevice(r.GetValue(gptqDevice));
+            var spec = r.GetValue(format) switch
+            {
+                "nvfp" => QuantSpec.NvFp4(),
+                "int4" => QuantSpec.Int(4, 128),
+                var f => throw new QuantSharpException($"--format {f}: expected nvfp or int4."),
+            };
+            var res = GptqBenchmark.Run(r.GetValue(rows), r.GetValue(cols), spec, actOrder: true, dev);
+            Console.WriteLine($"gptq {res.Rows}x{res.Columns} {res.Format}: kernel {(res.KernelUsed ? "on" : "off")} {res.KernelSeconds:F3} s, " +
+                              $"tensor ops {res.TensorOpSeconds:F3} s; max |diff| {res.MaxAbsDifference:E2}, differing {res.DifferingFraction:P4}, " +
+                              $"rel. error {res.KernelRelativeError:E4} vs {res.TensorOpRelativeError:E4}" +
+                              (res.KernelUsed ? "" : $" ({res.KernelUnavailableReason})"));
+            if (r.GetValue(json) is { } path) JsonOutput.Write(path, res);
+            return 0;
+        }));
+        return new Command("bench", "Benchmarks.") { forward, gptq };
     }
 }

@@ -202,6 +202,9 @@ internal static class QuantizeCommand
                     phase_seconds = new Dictionary<string, double>(result.PhaseSeconds) { ["load"] = loadSeconds, ["write"] = writeSeconds },
                     total_seconds = wall.Elapsed.TotalSeconds,
                     peak_memory_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
+                    peak_cpu_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
+                    peak_gpu_bytes = result.LayerDeviceMemoryBytes.Count > 0 ? result.LayerDeviceMemoryBytes.Max() : (long?)null,
+                    layer_gpu_bytes = result.LayerDeviceMemoryBytes,
                     warnings = result.Warnings,
                     layers = result.Reports.Select(x => new { name = x.Name, relative_mse = x.RelativeError, hessian_weighted = x.HessianWeighted }),
                 });

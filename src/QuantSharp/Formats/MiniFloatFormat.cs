@@ -104,6 +104,16 @@ public sealed class MiniFloatFormat
         return code.to(ScalarType.Byte).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The non-negative finite values in code order (ascending): round-to-nearest-even on the mantissa is
+    /// nearest-value with ties to the even index here, since a magnitude's index is its exponent and mantissa bits.
+    /// </summary>
+    public Quantizers.ElementGrid MagnitudeGrid()
+    {
+        int magnitudes = CodeCount / 2;
+        return Quantizers.ElementGrid.SymmetricTable(_decodeTable.Take(magnitudes).Where(float.IsFinite));
+    }
+
     /// <summary>Values (float32) of uint8 codes; codes outside the format's finite set decode to NaN.</summary>
     public Tensor Decode(Tensor codes)
     {

@@ -98,8 +98,17 @@ public static class LayerwiseQuantizer
                     progress?.Invoke(i, n, "propagate");
                     hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, model.Device, keepOutputs: true)!);
                 }
+                if (model.Device.type == DeviceType.CUDA &&
+                    Backend.Cuda.CudaKernels.DeviceMemoryInUse(Math.Max(0, (int)model.Device.index)) is { } used)
+                    result.LayerDeviceMemoryBytes.Add(used);
                 progress?.Invoke(i + 1, n, "done");
             }
+        }
+        catch (Exception e) when (e is not QuantSharpException && e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new QuantSharpException($"decoder layer {result.Layers.Count - 1}: the {model.Device} device ran out of memory " +
+                $"({e.Message.Split('\n')[0]}). Lower it with --cpu-offload-activations (calibration activations in CPU memory) and a " +
+                $"smaller --calib-batch-size (now {config.CalibBatchSize} sequences per forward).", e);
         }
         finally
         {
@@ -224,44 +233,52 @@ public static class LayerwiseQuantizer
             FuseMin(globalScales, ["mlp.gate_proj", "mlp.up_proj"]);
         }
 
-        foreach (var (name, linear) in linears)
+        if (config.Method == QuantMethod.Gptq)
         {
-            using var scope = NewDisposeScope();
-            string fullName = $"model.layers.{layer.Index}.{name}";
-            Tensor w = folded[name];
-            Tensor? gs = globalScales[name];
-            Tensor? h = hessians?.GetValueOrDefault(SlotOf(name))?.Hessian;
-            Tensor dq;
-            GroupParams p;
-            string? warning = null;
-            double? solverError = null;
-            if (config.Method == QuantMethod.Gptq)
+            // Linears that read the same input share a Hessian: one solve (one factorisation, one column loop) each.
+            foreach (var group in linears.GroupBy(l => SlotOf(l.Name)))
             {
-                var solved = GptqSolver.Quantize(w, h!, quantizer, config.Gptq with { LayerName = fullName }, gs);
-                dq = solved.Weight;
-                p = solved.Params;
-                solved.Permutation?.Dispose();
-                if (solved.Warnings.Count > 0) warning = string.Join("; ", solved.Warnings);
-                // FP-Quant's logged "Relative MSE error" uses the dampened H of the solve.
-                solverError = solved.RelativeError;
+                using var scope = NewDisposeScope();
+                var members = group.ToList();
+                string slotName = $"model.layers.{layer.Index}.{string.Join("+", members.Select(m => m.Name))}";
+                Tensor h = hessians![group.Key].Hessian;
+                var solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
+                    config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList());
+                for (int k = 0; k < members.Count; k++)
+                {
+                    var (name, linear) = members[k];
+                    var r = solved[k];
+                    r.Permutation?.Dispose();
+                    string? warning = r.Warnings.Count > 0 ? string.Join("; ", r.Warnings) : null;
+                    // FP-Quant's logged "Relative MSE error" uses the dampened H of the solve.
+                    Record(layer, state, result, name, linear, r.Weight, r.Params, r.RelativeError, hessianWeighted: true, warning);
+                }
             }
-            else
+        }
+        else
+        {
+            foreach (var (name, linear) in linears)
             {
-                p = quantizer.ComputeParams(w, gs, fullName);
-                dq = quantizer.QuantizeDequantize(w, p);
+                using var scope = NewDisposeScope();
+                Tensor w = folded[name];
+                Tensor? h = hessians?.GetValueOrDefault(SlotOf(name))?.Hessian;
+                GroupParams p = quantizer.ComputeParams(w, globalScales[name], $"model.layers.{layer.Index}.{name}");
+                Tensor dq = quantizer.QuantizeDequantize(w, p);
+                Record(layer, state, result, name, linear, dq, p, QuantError.Relative(w, dq, h), h is not null, warning: null);
             }
-            double rel = solverError ?? QuantError.Relative(w, dq, h);
-            result.Reports.Add(new LayerQuantReport(fullName, rel, h is not null, warning));
-            if (warning is not null) result.Warnings.Add($"{fullName}: {warning}");
-            // The layer state owns the parameters (export packs codes from them); free of this scope.
-            p.Scale.DetachFromDisposeScope();
-            p.Zero?.DetachFromDisposeScope();
-            p.ScaleBytes?.DetachFromDisposeScope();
-            p.GlobalScale?.DetachFromDisposeScope();
-            state.WeightParams[name] = p;
-            linear.ReplaceWeight(dq.to(model.DType).DetachFromDisposeScope());
         }
         foreach (var t in globalScales.Values) t?.Dispose();
+    }
+
+    /// <summary>Keeps a linear's quantized weight and parameters (the layer state owns them: export packs codes from them).</summary>
+    private static void Record(DecoderLayer layer, LayerQuantState state, QuantizationResult result, string name, DecoderLinear linear,
+        Tensor dq, GroupParams p, double relativeError, bool hessianWeighted, string? warning)
+    {
+        string fullName = $"model.layers.{layer.Index}.{name}";
+        result.Reports.Add(new LayerQuantReport(fullName, relativeError, hessianWeighted, warning));
+        if (warning is not null) result.Warnings.Add($"{fullName}: {warning}");
+        state.WeightParams[name] = p.DetachFromDisposeScope();
+        linear.ReplaceWeight(dq.to(result.Model.DType).DetachFromDisposeScope());
     }
 
     private static void FuseMin(Dictionary<string, Tensor?> scales, string[] names)

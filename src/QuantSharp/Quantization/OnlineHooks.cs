@@ -40,13 +40,36 @@ public sealed class ActivationQuantizerHook : IActivationHook, IDisposable
         if (!Quantizer.IsFrozen) Quantizer.Freeze();
     }
 
+    // q/k/v (and gate/up) pass the very same input tensor to this shared hook one after another: quantize it once
+    // and hand out the cached result (a new handle each time, since every caller disposes what it gets). The module
+    // that owns the shared input calls ReleaseCache once all its projections ran, so nothing outlives the forward.
+    private Tensor? _lastInput;
+    private Tensor? _lastOutput;
+
     public Tensor Apply(Tensor input)
     {
+        if (_lastOutput is not null && ReferenceEquals(input, _lastInput) && !input.IsInvalid)
+            return _lastOutput.alias();
         using var scope = NewDisposeScope();
         var x = input.to(float32);
         if (!Quantizer.IsFrozen) Quantizer.Observe(x);
-        return Quantizer.QuantizeDequantize(x).to(input.dtype).MoveToOuterDisposeScope();
+        Tensor result = Quantizer.QuantizeDequantize(x).to(input.dtype);
+        _lastOutput?.Dispose();
+        _lastOutput = result.alias().DetachFromDisposeScope();
+        _lastInput = input;
+        return result.MoveToOuterDisposeScope();
     }
 
-    public void Dispose() => Quantizer.Dispose();
+    public void ReleaseCache()
+    {
+        _lastOutput?.Dispose();
+        _lastOutput = null;
+        _lastInput = null;
+    }
+
+    public void Dispose()
+    {
+        ReleaseCache();
+        Quantizer.Dispose();
+    }
 }

@@ -68,6 +68,12 @@ public sealed class QuantizationResult(CausalLM model, QuantizationConfig config
     public Dictionary<string, double> PhaseSeconds { get; } = new();
     public double Seconds { get; set; }
 
+    /// <summary>
+    /// GPU memory in use after each decoder layer (bytes; empty on CPU): the caching allocator's high-water mark, so a
+    /// flat series means nothing leaks from layer to layer.
+    /// </summary>
+    public List<long> LayerDeviceMemoryBytes { get; } = new();
+
     public void Dispose()
     {
         foreach (var l in Layers) l.Dispose();

@@ -12,6 +12,8 @@ public sealed class Fp4WeightQuantizer : WeightQuantizer
 {
     internal Fp4WeightQuantizer(QuantSpec spec, string flagPrefix) : base(spec, flagPrefix) { }
 
+    public override ElementGrid Grid => Fp4.Format.MagnitudeGrid();
+
     public override Tensor? ComputeGlobalScale(Tensor w) =>
         Spec.Format == QuantFormat.NvFp ? NvFp4Scales.GlobalScaleOf(w) : null;
 

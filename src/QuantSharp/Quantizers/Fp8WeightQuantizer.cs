@@ -12,6 +12,8 @@ public sealed class Fp8WeightQuantizer : WeightQuantizer
     internal Fp8WeightQuantizer(QuantSpec spec, string flagPrefix) : base(spec, flagPrefix) =>
         _element = MiniFloatFormat.E4M3Of(spec.Fp8Variant);
 
+    public override ElementGrid Grid => _element.MagnitudeGrid();
+
     protected override (Tensor Scale, Tensor? Zero) RawParams(Tensor min, Tensor max) =>
         (AbsMax(min, max).div(_element.MaxFinite), null);
 

@@ -11,6 +11,9 @@ public interface IWeightQuantizer
 {
     QuantSpec Spec { get; }
 
+    /// <summary>The element grid of this quantizer's rounding, as data (see <see cref="ElementGrid"/>).</summary>
+    ElementGrid Grid { get; }
+
     /// <summary>
     /// Group parameters of <paramref name="w"/>. <paramref name="globalScale"/> overrides NVFP4's per-tensor global
     /// scale (e.g. one fused over q/k/v, or the whole weight's when <paramref name="w"/> is a slice); other formats

@@ -9,6 +9,15 @@ public sealed class IntWeightQuantizer : WeightQuantizer
 {
     internal IntWeightQuantizer(QuantSpec spec, string flagPrefix) : base(spec, flagPrefix) { }
 
+    public override ElementGrid Grid
+    {
+        get
+        {
+            var (min, max) = IntGrid.Range(Spec.Bits, Spec.Symmetric);
+            return ElementGrid.Integers(min, max);
+        }
+    }
+
     protected override (Tensor Scale, Tensor? Zero) RawParams(Tensor min, Tensor max)
     {
         if (Spec.Symmetric) return (IntGrid.SymmetricScale(AbsMax(min, max), Spec.Bits), null);

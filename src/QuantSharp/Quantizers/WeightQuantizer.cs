@@ -36,6 +36,8 @@ public abstract class WeightQuantizer : IWeightQuantizer
 
     public QuantSpec Spec { get; }
 
+    public abstract ElementGrid Grid { get; }
+
     protected string FlagPrefix { get; }
 
     /// <summary>Unrounded scale (and zero point, asymmetric INT only) from per-group min and max, both [R, G, 1].</summary>

@@ -182,4 +182,33 @@ public class GptqSolverTests(ITestOutputHelper output)
             GptqSolver.Quantize(layer.W, layer.H, q, new GptqOptions { ActOrder = true, StaticGroups = false, LayerName = "L" }));
         Assert.Contains("'L'", e.Message);
     }
+
+    /// <summary>
+    /// Weights that share an input (q/k/v) are solved together against one factorised Hessian; rows never interact in
+    /// GPTQ, so each result must equal its own separate solve, own NVFP global scale and relative error included.
+    /// </summary>
+    [Theory]
+    [InlineData("nvfp4-act-order")]
+    [InlineData("int4-g64-asym")]
+    public void SharedSolveEqualsSeparateSolves(string config)
+    {
+        using var layer = new GptqTestLayer(seed: 7);
+        using var scope = NewDisposeScope();
+        var (spec, options) = config == "nvfp4-act-order"
+            ? (QuantSpec.NvFp4(), new GptqOptions { ActOrder = true })
+            : (QuantSpec.Int(4, 64, symmetric: false), new GptqOptions());
+        var quantizer = WeightQuantizer.Create(spec);
+        Tensor a = layer.W, b = layer.W.narrow(0, 0, 40).mul(3.0).contiguous();
+        var shared = GptqSolver.QuantizeShared([a, b], layer.H, quantizer, options, [null, null]);
+        foreach (var (weight, result) in new[] { (a, shared[0]), (b, shared[1]) })
+        {
+            using var alone = GptqSolver.Quantize(weight, layer.H, quantizer, options);
+            Assert.Equal(alone.Weight.shape, result.Weight.shape);
+            Assert.True(alone.Weight.allclose(result.Weight, rtol: 0, atol: 1e-6), $"{config}: shared solve differs from a separate one");
+            Assert.Equal(alone.RelativeError, result.RelativeError, 6);
+            Assert.True(alone.Params.Scale.allclose(result.Params.Scale, rtol: 0, atol: 0));
+            if (alone.Params.GlobalScale is not null) Assert.True(alone.Params.GlobalScale.allclose(result.Params.GlobalScale!, rtol: 0, atol: 0));
+        }
+        foreach (var r in shared) r.Dispose();
+    }
 }

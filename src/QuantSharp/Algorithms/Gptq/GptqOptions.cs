@@ -27,6 +27,12 @@ public sealed record GptqOptions
     /// <summary>How many times a failed Cholesky is retried with 10× the dampening before giving up.</summary>
     public int MaxDampRetries { get; init; } = 5;
 
+    /// <summary>
+    /// On CUDA, run each block's column loop (static groups) as one fused kernel when NVRTC is available; false keeps the
+    /// tensor-op loop (the reference the kernel is checked against by <c>quantsharp bench gptq</c>).
+    /// </summary>
+    public bool UseCudaKernel { get; init; } = true;
+
     /// <summary>Names the layer in warnings and errors.</summary>
     public string LayerName { get; init; } = "layer";
 

@@ -19,10 +19,25 @@ public static class GptqSolver
     /// <param name="globalScale">NVFP4 global scale to use instead of the one of W (e.g. fused over q/k/v).</param>
     public static GptqResult Quantize(Tensor weight, Tensor hessian, IWeightQuantizer quantizer, GptqOptions? options = null, Tensor? globalScale = null)
     {
+        var results = QuantizeShared([weight], hessian, quantizer, options, [globalScale]);
+        return results[0];
+    }
+
+    /// <summary>
+    /// Quantizes several weights that read the same input (q/k/v, gate/up) against their one Hessian in a single solve:
+    /// their rows are stacked, so H is factorised once and the column loop runs once. Rows never interact in GPTQ, so
+    /// each result equals a separate solve's. Every weight keeps its own parameters (and NVFP global scale). Classic
+    /// (non-static) groups compute parameters from the stacked block, so there the weights are solved one by one.
+    /// </summary>
+    public static IReadOnlyList<GptqResult> QuantizeShared(IReadOnlyList<Tensor> weights, Tensor hessian, IWeightQuantizer quantizer,
+        GptqOptions? options, IReadOnlyList<Tensor?> globalScales)
+    {
         options ??= new GptqOptions();
+        if (weights.Count == 0 || weights.Count != globalScales.Count)
+            throw new ArgumentException("one global scale (or null) per weight is needed", nameof(globalScales));
         string layer = options.LayerName;
-        Validate(weight, hessian, options, layer);
-        int columns = checked((int)weight.shape[1]);
+        foreach (var wi in weights) Validate(wi, hessian, options, layer);
+        int columns = checked((int)weights[0].shape[1]);
         int groupSize = GroupSizeOf(quantizer.Spec, columns, layer);
         int groups = columns / groupSize;
         bool lazyGroups = !options.StaticGroups && groups > 1;
@@ -30,6 +45,8 @@ public static class GptqSolver
             throw new QuantSharpException(
                 $"layer '{layer}': act-order with non-static groups would compute a group's parameters before most of its columns " +
                 "have received their GPTQ updates; use static groups (the MR-GPTQ default) or group-aware reordering.");
+        if (lazyGroups && weights.Count > 1)
+            return weights.Select((wi, i) => QuantizeShared([wi], hessian, quantizer, options, [globalScales[i]])[0]).ToList();
 
         var warnings = new List<string>();
         void Warn(string message)
@@ -39,11 +56,11 @@ public static class GptqSolver
         }
 
         using var scope = NewDisposeScope();
-        Tensor w = weight.detach().to(ScalarType.Float32).clone();
-        Tensor h = hessian.detach().to(ScalarType.Float32).to(w.device).clone();
+        var parts = weights.Select(wi => wi.detach().to(ScalarType.Float32).clone()).ToList();
+        Tensor h = hessian.detach().to(ScalarType.Float32).to(parts[0].device).clone();
         if (!h.isfinite().all().item<bool>())
             throw new QuantSharpException($"layer '{layer}': its Hessian contains NaN or infinite values (check the calibration inputs).");
-        if (!w.isfinite().all().item<bool>())
+        if (parts.Any(p => !p.isfinite().all().item<bool>()))
             throw new QuantSharpException($"layer '{layer}': its weight contains NaN or infinite values.");
 
         // Inputs that never fired carry no information: give them a unit diagonal (so H stays invertible) and a zero weight.
@@ -52,12 +69,16 @@ public static class GptqSolver
         if (deadColumns > 0)
         {
             h.diagonal().add_(dead.to(ScalarType.Float32));
-            w.mul_(dead.logical_not().to(ScalarType.Float32).unsqueeze(0));
+            foreach (var p in parts) p.mul_(dead.logical_not().to(ScalarType.Float32).unsqueeze(0));
         }
 
-        Tensor? global = globalScale?.to(ScalarType.Float32).to(w.device).reshape(1) ?? quantizer.ComputeGlobalScale(w);
-        // Static groups: parameters of the original column groups, fixed before any reordering or update.
-        GroupParams? staticParams = lazyGroups ? null : quantizer.ComputeParams(w, global, layer);
+        // Static groups: parameters of the original column groups, fixed before any reordering or update, per weight.
+        GroupParams[]? staticParts = lazyGroups ? null : parts.Select((p, i) =>
+            quantizer.ComputeParams(p, globalScales[i]?.to(ScalarType.Float32).to(p.device).reshape(1) ?? quantizer.ComputeGlobalScale(p), layer)).ToArray();
+        Tensor? global = lazyGroups ? (globalScales[0]?.to(ScalarType.Float32).to(parts[0].device).reshape(1) ?? quantizer.ComputeGlobalScale(parts[0])) : null;
+        long[] rowCounts = parts.Select(p => p.shape[0]).ToArray();
+        GroupParams? staticParams = staticParts is null ? null : staticParts.Length == 1 ? staticParts[0] : StackRows(staticParts, rowCounts);
+        Tensor w = parts.Count == 1 ? parts[0] : cat(parts.ToArray(), 0);
 
         Tensor? permutation = options.GroupAwareReorder ? ColumnOrder.GroupAware(h.diagonal(), groupSize)
             : options.ActOrder ? ColumnOrder.ActOrder(h.diagonal())
@@ -83,22 +104,64 @@ public static class GptqSolver
         {
             // Classic groups are computed from the block copy, so a block must hold whole groups.
             int blockSize = lazyGroups ? groupSize * Math.Max(1, options.BlockSize / groupSize) : options.BlockSize;
+            // With static parameters the whole block's column loop can run as one CUDA kernel.
+            Tensor? groupOfPosition = staticParams is not null && options.UseCudaKernel && GptqBlockKernel.CanRun(w, blockSize)
+                ? tensor(order.Select(o => o / groupSize).ToArray(), ScalarType.Int64, w.device) : null;
             for (int c1 = 0; c1 < columns; c1 += blockSize)
             {
                 int c2 = Math.Min(c1 + blockSize, columns);
-                SolveBlock(w, quantized, factor.Upper, c1, c2, order, groupSize, quantizer, staticParams, lazyParams, global, layer);
+                if (groupOfPosition is not null)
+                    SolveBlockFused(w, quantized, factor.Upper, c1, c2, groupOfPosition, staticParams!, quantizer.Grid);
+                else
+                    SolveBlock(w, quantized, factor.Upper, c1, c2, order, groupSize, quantizer, staticParams, lazyParams, global, layer);
             }
 
-            double relativeError = RelativeError(quantized, reference, h, factor.Damp);
-            if (permutation is not null) quantized = quantized.index_select(1, permutation.argsort());
-            GroupParams parameters = staticParams ?? GroupParams.ConcatGroups(lazyParams.Select(p => p!).ToArray());
-            return new GptqResult(quantized.MoveToOuterDisposeScope(), parameters.MoveToOuterDisposeScope(), permutation?.MoveToOuterDisposeScope(),
-                relativeError, factor.Damp, factor.Retries, deadColumns, warnings);
+            var results = new List<GptqResult>(parts.Count);
+            long row = 0;
+            Tensor? inverse = permutation?.argsort();
+            for (int i = 0; i < parts.Count; i++)
+            {
+                Tensor q = quantized.narrow(0, row, rowCounts[i]), reff = reference.narrow(0, row, rowCounts[i]);
+                double relativeError = RelativeError(q, reff, h, factor.Damp);
+                Tensor result = inverse is null ? q.clone() : q.index_select(1, inverse);
+                GroupParams parameters = staticParts is not null ? staticParts[i] : GroupParams.ConcatGroups(lazyParams.Select(p => p!).ToArray());
+                results.Add(new GptqResult(result.MoveToOuterDisposeScope(), parameters.MoveToOuterDisposeScope(),
+                    permutation?.clone().MoveToOuterDisposeScope(), relativeError, factor.Damp, factor.Retries, deadColumns, warnings));
+                row += rowCounts[i];
+            }
+            return results;
         }
         finally
         {
             foreach (GroupParams? p in lazyParams) p?.Dispose();
+            if (staticParams is not null && staticParts is { Length: > 1 }) staticParams.Dispose();
         }
+    }
+
+    /// <summary>Stacks the row blocks of several weights' parameters (same groups) into one set for a shared solve.</summary>
+    private static GroupParams StackRows(GroupParams[] parts, long[] rowCounts)
+    {
+        using var scope = NewDisposeScope();
+        // Per-tensor parameters have one row: repeat it for every row of its weight.
+        Tensor Rows(Tensor t, int i) => t.shape[0] == rowCounts[i] ? t : t.expand(rowCounts[i], t.shape[1]);
+        Tensor scale = cat(parts.Select((p, i) => Rows(p.Scale, i)).ToArray(), 0);
+        Tensor? zero = parts[0].Zero is null ? null : cat(parts.Select((p, i) => Rows(p.Zero!, i)).ToArray(), 0);
+        return new GroupParams(scale, zero, null, null, parts[0].GroupSize, parts[0].Columns).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The kernel path of one block: per-position scales gathered once, then a single launch.</summary>
+    private static void SolveBlockFused(Tensor w, Tensor quantized, Tensor upper, int c1, int c2, Tensor groupOfPosition,
+        GroupParams p, ElementGrid grid)
+    {
+        using var scope = NewDisposeScope();
+        long rows = w.shape[0], columns = w.shape[1];
+        int count = c2 - c1;
+        Tensor index = groupOfPosition.narrow(0, c1, count);
+        Tensor scale = p.Scale.index_select(1, index).expand(rows, count);
+        Tensor? zero = p.Zero?.index_select(1, index).expand(rows, count);
+        Tensor errors = GptqBlockKernel.SolveBlock(w, quantized, upper, c1, c2, scale, zero, grid);
+        if (c2 < columns)
+            w.narrow(1, c2, columns - c2).sub_(errors.matmul(upper.narrow(0, c1, count).narrow(1, c2, columns - c2)));
     }
 
     /// <summary>Quantizes processing positions [c1, c2) and pushes their errors onto the columns after c2.</summary>

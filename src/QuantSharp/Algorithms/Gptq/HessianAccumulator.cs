@@ -41,10 +41,21 @@ public sealed class HessianAccumulator : IDisposable
         long batch = x.shape[0];
         if (batch == 0) return;
         long total = Tokens + batch;
-        // H_new = n/(n+b)·H_old + 2/(n+b)·XᵀX: scale X by sqrt(2/(n+b)) so one addmm does the sum.
-        _hessian.mul_((double)Tokens / total);
-        Tensor scaled = x.mul(Math.Sqrt(2.0 / total));
-        _hessian.addmm_(scaled.t(), scaled);
+        // H_new = n/(n+b)·H_old + 2/(n+b)·XᵀX, scaling the product rather than X: half-precision activations
+        // (bf16/fp16) are then exactly representable in TF32, so on CUDA the product can run on tensor cores in TF32
+        // with fp32 accumulation and still be exact up to summation order. (Scaling X first would leave values TF32
+        // truncates.) Float32 activations keep full-precision fp32 products.
+        bool exactInTf32 = _hessian.device.type == DeviceType.CUDA && input.dtype is ScalarType.BFloat16 or ScalarType.Float16;
+        bool previous = exactInTf32 && torch.backends.cuda.matmul.allow_tf32;
+        if (exactInTf32) torch.backends.cuda.matmul.allow_tf32 = true;
+        try
+        {
+            _hessian.addmm_(x.t(), x, beta: (float)((double)Tokens / total), alpha: (float)(2.0 / total));
+        }
+        finally
+        {
+            if (exactInTf32) torch.backends.cuda.matmul.allow_tf32 = previous;
+        }
         Tokens = total;
     }
 

@@ -48,6 +48,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var q = QProj.forward(x).view(b, s, nh, hd);
         var k = KProj.forward(x).view(b, s, nkv, hd);
         var v = VProj.forward(x).view(b, s, nkv, hd);
+        QProj.InputQuantizer?.ReleaseCache();
         if (QNorm is not null) q = QNorm.forward(q);
         if (KNorm is not null) k = KNorm.forward(k);
         q = q.transpose(1, 2);
@@ -81,6 +82,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         }
         var merged = attn.transpose(1, 2).reshape(b, s, nh * hd);
-        return OProj.forward(merged).MoveToOuterDisposeScope();
+        var output = OProj.forward(merged);
+        OProj.InputQuantizer?.ReleaseCache();
+        return output.MoveToOuterDisposeScope();
     }
 }

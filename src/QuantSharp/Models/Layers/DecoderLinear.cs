@@ -11,6 +11,9 @@ namespace QuantSharp.Models.Layers;
 public interface IActivationHook
 {
     Tensor Apply(Tensor input);
+
+    /// <summary>Drops anything kept from the last <see cref="Apply"/> (a hook shared by q/k/v caches its output).</summary>
+    void ReleaseCache() { }
 }
 
 /// <summary>

@@ -26,6 +26,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         if (InputTransform is not null) x = InputTransform.Apply(x);
         var h = nn.functional.silu(GateProj.forward(x)) * UpProj.forward(x);
-        return DownProj.forward(h).MoveToOuterDisposeScope();
+        GateProj.InputQuantizer?.ReleaseCache();
+        var output = DownProj.forward(h);
+        DownProj.InputQuantizer?.ReleaseCache();
+        return output.MoveToOuterDisposeScope();
     }
 }

@@ -1,0 +1,16 @@
+namespace QuantSharp.Quantizers;
+
+/// <summary>
+/// What a quantizer's element rounding is, as data, for code that must round outside tensor ops (the fused GPTQ
+/// column kernel): either integers in [QMin, QMax] (t = x/s + z rounded half to even, then clamped; value (t − z)·s),
+/// or a symmetric table of magnitudes (|x/s| to the nearest magnitude, ties to the even index, saturating at the
+/// largest; sign kept; value ·s). Each quantizer derives its grid from the same format definition its tensor path
+/// uses, so there is still one definition of each grid.
+/// </summary>
+public sealed record ElementGrid(bool Integer, float QMin, float QMax, float[] Magnitudes)
+{
+    public static ElementGrid Integers(int min, int max) => new(true, min, max, []);
+
+    /// <summary>The finite non-negative values of a sign-magnitude format in code order (ascending).</summary>
+    public static ElementGrid SymmetricTable(IEnumerable<float> magnitudes) => new(false, 0, 0, magnitudes.ToArray());
+}
