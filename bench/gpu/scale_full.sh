@@ -7,13 +7,6 @@ source bench/gpu/env.sh
 D=$PWD/testdata/data; T=testdata/models/micro-qwen3
 RAW=$OUT/scale-full.txt; : >$RAW
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $RAW
-peak() { # peak LOG CMD...: run CMD into LOG, print wall seconds and the peak GPU memory (MiB) seen while it ran
-  local log=$1; shift
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > /tmp/mem.txt & local mon=$!
-  local t0=$(date +%s.%N); "$@" >$log 2>&1; local rc=$?; local t1=$(date +%s.%N)
-  kill $mon; wait $mon 2>/dev/null
-  echo "WALL $(python3 -c "print(round($t1 - $t0, 2))") PEAK_MIB $(sort -n /tmp/mem.txt | tail -1) RC $rc"
-}
 Q="$QS quantize --calib $D/calib.txt --eval $D/eval_a.txt --eval-max-windows 1 --num-sequences 128 --seq-len 2048 --device cuda --dtype bf16 --skip-baseline --quiet"
 echo "SYNTH 8b-32 $( { /usr/bin/time -f %e $QS synth --like llama-3.1-8b --layers 32 --vocab 8192 --out /tmp/l8b32 --tokenizer $T >/dev/null; } 2>&1 | tail -1) s" | tee -a $RAW
 echo "QS 8b-32 mrgptq+save $(peak /tmp/q8b.log $Q --model /tmp/l8b32 --preset mr-gptq --save /tmp/o8b --export pseudoquant --json $OUT/qs_8b32_mrgptq.json)" | tee -a $RAW

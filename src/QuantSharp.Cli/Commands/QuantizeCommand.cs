@@ -51,7 +51,7 @@ internal static class QuantizeCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var calibBatch = new Option<int>("--calib-batch-size") { DefaultValueFactory = _ => 8 };
         var offloadAct = new Option<bool>("--cpu-offload-activations", "--cpu_offload_activations") { Description = "keep calibration activations in CPU memory" };
-        var offloadMod = new Option<bool>("--cpu-offload-modules", "--cpu_offload_modules") { Description = "accepted for FP-Quant compatibility" };
+        var offloadMod = new Option<bool>("--cpu-offload-modules", "--cpu_offload_modules") { Description = "accepted for FP-Quant compatibility; layers stay on the device (warning)" };
         var eval = new Option<string?>("--eval") { Description = "text to measure perplexity on (default: testdata/data/eval_a.txt)" };
         var evalSeq = new Option<int>("--eval-seq-len") { DefaultValueFactory = _ => 512 };
         var evalMax = new Option<int?>("--eval-max-windows") { Description = "score only the first K windows" };
@@ -135,6 +135,9 @@ internal static class QuantizeCommand
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
             config.Validate();
+            if (r.GetValue(offloadMod))
+                Console.Error.WriteLine("warning: --cpu-offload-modules: every layer stays on the device (streaming one layer at a time " +
+                                        "is not implemented yet); --cpu-offload-activations does lower device memory.");
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
 

@@ -88,7 +88,7 @@ public static class LayerwiseQuantizer
                 if (config.Weights is not null)
                 {
                     progress?.Invoke(i, n, "quantize");
-                    clock.Time("solve", () => { QuantizeWeights(model, layer, state, folded, hessians, result); return 0; });
+                    clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result); return 0; });
                 }
                 foreach (var t in folded.Values) t.Dispose();
                 if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
@@ -217,7 +217,7 @@ public static class LayerwiseQuantizer
         return folded;
     }
 
-    private static void QuantizeWeights(CausalLM model, DecoderLayer layer, LayerQuantState state,
+    private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state,
         Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
     {
         var config = result.Config;
