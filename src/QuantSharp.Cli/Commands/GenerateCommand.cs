@@ -25,10 +25,10 @@ internal static class GenerateCommand
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            string dir = CliCommon.RequireModelDir(r.GetValue(model)!);
+            string dir = ModelInput.Require(r.GetValue(model)!);
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
-            var tokenizer = BpeTokenizer.FromDirectory(dir);
-            using var loaded = OnlineQuantization.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            var tokenizer = ModelInput.Tokenizer(dir);
+            using var loaded = ModelInput.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
             var lm = loaded.Model;
             string text = r.GetValue(prompt)!;
             int[] ids = tokenizer.Encode(text, addSpecialTokens: !r.GetValue(noBos));
