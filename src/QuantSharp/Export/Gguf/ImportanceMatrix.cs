@@ -29,7 +29,7 @@ public sealed class ImportanceMatrix
         void Accumulate(string name, Tensor x)
         {
             using var scope = NewDisposeScope();
-            var sq = x.reshape(-1, x.shape[^1]).to(float64).square().sum(0);
+            var sq = x.reshape(-1, x.shape[^1]).to(float64).square().sum(0L); // 0L: a plain 0 binds to the ScalarType overload (a full sum)
             if (sums.TryGetValue(name, out var acc)) acc.add_(sq);
             else sums[name] = sq.DetachFromDisposeScope(); // kept past every forward scope; disposed at the end
         }
