@@ -67,3 +67,23 @@ public sealed class GgufNamingTests
     public void RowsThatAreNotWholeBlocks_GetLlamaCppsFallback(GgufType type, long row, GgmlType expected) =>
         Assert.Equal(expected, GgufTypes.ForRow(GgufTypes.Ggml(type), row));
 }
+
+public sealed class GgufRopeFactorTests
+{
+    [Fact]
+    public void Llama3RopeFactors_AreOneForShortWavelengths_FactorForLong_BlendBetween()
+    {
+        const string json = """
+        {"model_type":"llama","hidden_size":256,"intermediate_size":512,"num_hidden_layers":1,"num_attention_heads":2,
+         "vocab_size":16,"rope_theta":500000.0,
+         "rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}
+        """;
+        var config = QuantSharp.Models.ModelConfig.Parse(json, "config.json");
+        float[] f = GgufModelMetadata.Llama3RopeFactors(config);
+        Assert.Equal(64, f.Length);
+        Assert.Equal(1f, f[0], 5);          // highest frequency: wavelength 2π < 8192/4
+        Assert.Equal(8f, f[^1], 4);         // lowest frequency: wavelength > 8192
+        Assert.All(f, v => Assert.InRange(v, 1f - 1e-5f, 8f + 1e-4f));
+        Assert.Contains(f, v => v > 1.01f && v < 7.99f);
+    }
+}
