@@ -9,5 +9,6 @@ var root = new RootCommand("QuantSharp: post-training quantization of LLMs (FP-Q
     InspectCommand.Create(),
     SynthCommand.Create(),
     BenchCommand.Create(),
+    ExportGgufCommand.Create(),
 };
 return root.Parse(args).Invoke();

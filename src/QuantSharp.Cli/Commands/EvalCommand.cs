@@ -30,14 +30,14 @@ internal static class EvalCommand
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var total = Stopwatch.StartNew();
-            string dir = CliCommon.RequireModelDir(r.GetValue(model)!);
+            string dir = ModelInput.Require(r.GetValue(model)!);
             string dataPath = CliCommon.RequireFile(r.GetValue(data)!, "--data");
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             var dt = CliCommon.ParseDType(r.GetValue(dtype)!);
 
-            var tokenizer = BpeTokenizer.FromDirectory(dir);
+            var tokenizer = ModelInput.Tokenizer(dir);
             int[] ids = tokenizer.Encode(File.ReadAllText(dataPath));
-            using var loaded = OnlineQuantization.Load(dir, dt, dev);
+            using var loaded = ModelInput.Load(dir, dt, dev);
             var lm = loaded.Model;
             bool q = r.GetValue(quiet);
             var result = CliCommon.WithProgress("perplexity", q, p =>

@@ -19,16 +19,17 @@ internal static class GenerateCommand
         var noBos = new Option<bool>("--no-bos") { Description = "do not prepend the BOS token" };
         var dtype = CliCommon.DTypeOption();
         var device = CliCommon.DeviceOption();
+        var json = new Option<string?>("--json") { Description = "write {prompt_ids, generated_ids, text} here (token-level comparisons)" };
         var cmd = new Command("generate", "Continue a prompt (greedy, or temperature / top-p sampling).")
         {
-            model, prompt, maxNew, temperature, topP, seed, noBos, dtype, device,
+            model, prompt, maxNew, temperature, topP, seed, noBos, dtype, device, json,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
-            string dir = CliCommon.RequireModelDir(r.GetValue(model)!);
+            string dir = ModelInput.Require(r.GetValue(model)!);
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
-            var tokenizer = BpeTokenizer.FromDirectory(dir);
-            using var loaded = OnlineQuantization.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            var tokenizer = ModelInput.Tokenizer(dir);
+            using var loaded = ModelInput.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
             var lm = loaded.Model;
             string text = r.GetValue(prompt)!;
             int[] ids = tokenizer.Encode(text, addSpecialTokens: !r.GetValue(noBos));
@@ -50,6 +51,8 @@ internal static class GenerateCommand
                 }
             });
             Console.WriteLine();
+            if (r.GetValue(json) is { } jsonPath)
+                JsonOutput.Write(jsonPath, new { prompt_ids = ids, generated_ids = produced, text = tokenizer.Decode(produced, skipSpecialTokens: true) });
             return 0;
         }));
         return cmd;
