@@ -19,7 +19,18 @@ internal static class MseScaleSearch
     /// <param name="zero">[R, G, 1] zero points or null. With the range shrunk at both ends the zero point
     /// round(−f·min / (f·s0)) does not depend on f, so it is kept.</param>
     /// <param name="roundTrip">(x, scale, zero) → dequantized x.</param>
-    public static Tensor Search(Tensor grouped, Tensor scale0, Tensor? zero, Func<Tensor, Tensor, Tensor?, Tensor> roundTrip)
+    /// <summary>The shrink factors, as the float32 values the candidates are multiplied by.</summary>
+    private static readonly float[] Factors = Enumerable.Range(0, Steps).Select(i => (float)(1 - i * MaxShrink / Steps)).ToArray();
+
+    /// <param name="grid">The quantizer's element grid: on CUDA the search runs as one kernel (<see cref="MseScaleKernel"/>).</param>
+    public static Tensor Search(Tensor grouped, Tensor scale0, Tensor? zero, Func<Tensor, Tensor, Tensor?, Tensor> roundTrip, ElementGrid grid)
+    {
+        if (MseScaleKernel.CanRun(grouped))
+            return MseScaleKernel.Search(grouped, scale0, zero, grid, Factors, (float)ErrorNorm, () => Search(grouped, scale0, zero, roundTrip));
+        return Search(grouped, scale0, zero, roundTrip);
+    }
+
+    private static Tensor Search(Tensor grouped, Tensor scale0, Tensor? zero, Func<Tensor, Tensor, Tensor?, Tensor> roundTrip)
     {
         using var scope = NewDisposeScope();
         Tensor best = full_like(scale0, float.PositiveInfinity);
@@ -27,8 +38,7 @@ internal static class MseScaleSearch
         for (int i = 0; i < Steps; i++)
         {
             using var step = NewDisposeScope();
-            double factor = 1 - i * MaxShrink / Steps;
-            Tensor candidate = scale0.mul(factor);
+            Tensor candidate = scale0.mul(Factors[i]);
             Tensor error = grouped.sub(roundTrip(grouped, candidate, zero)).abs_().pow_(ErrorNorm).sum([-1], keepdim: true);
             // Strictly smaller only, so ties keep the earlier (wider) range. A zero-range group gives NaN errors
             // (0/0) and keeps its scale, which the scale rule then handles.

@@ -85,7 +85,7 @@ public abstract class WeightQuantizer : IWeightQuantizer
         Tensor? global = globalScale is not null ? globalScale.to(ScalarType.Float32).to(x.device).reshape(1) : ComputeGlobalScale(x);
         var (scale, zero) = RawParams(min, max);
         if (Spec.Observer == ObserverKind.Mse)
-            scale = MseScaleSearch.Search(grouped, scale, zero, (g, s, z) => FromGrid(ToGrid(g, s, z), s, z));
+            scale = MseScaleSearch.Search(grouped, scale, zero, (g, s, z) => FromGrid(ToGrid(g, s, z), s, z), Grid);
         GroupParams p = Finalize(scale.squeeze(-1), zero?.squeeze(-1), global, groupSize, columns);
         if (!p.Scale.isfinite().all().item<bool>())
         {

@@ -77,7 +77,7 @@ internal static class GptqBlockKernel
         Tensor u = upper.narrow(0, c1, count).narrow(1, c1, count).contiguous();
         Tensor s = scale.t().contiguous();
         Tensor? z = zero?.t().contiguous();
-        Tensor levels = DeviceConstants.Get("gptq-grid:" + string.Join(",", grid.Magnitudes), w.device,
+        Tensor levels = DeviceConstants.Get("grid:" + string.Join(",", grid.Magnitudes), w.device,
             () => grid.Magnitudes.Length > 0 ? grid.Magnitudes : [0f]);
         Tensor q = empty(count, rows, ScalarType.Float32, w.device);
         Tensor err = empty(count, rows, ScalarType.Float32, w.device);

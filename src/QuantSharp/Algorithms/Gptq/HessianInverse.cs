@@ -35,7 +35,7 @@ internal static class HessianInverse
 
     /// <summary>
     /// U with (H + damp·I)⁻¹ = UᵀU, or null when either Cholesky factorisation fails. Intermediates [in, in] are freed
-    /// as soon as the next one exists, so the peak stays at about two extra copies of H (large for 14k-wide layers).
+    /// as soon as the next one exists, so the peak stays at two extra copies of H (large for 14k-wide layers).
     /// </summary>
     private static Tensor? TryUpperCholeskyOfInverse(Tensor hessian, double damp)
     {
@@ -50,6 +50,7 @@ internal static class HessianInverse
         var (lowerOfInverse, info2) = linalg.cholesky_ex(inverse);
         inverse.Dispose();
         if (info2.item<int>() != 0 || !lowerOfInverse.isfinite().all().item<bool>()) return null;
-        return lowerOfInverse.t().contiguous().MoveToOuterDisposeScope();
+        // U = Lᵀ as a view: the solve only narrows it and multiplies by it, so no transposed copy of an [in, in] matrix.
+        return lowerOfInverse.t().MoveToOuterDisposeScope();
     }
 }

@@ -74,7 +74,7 @@ internal static unsafe class CudaKernels
 
     /// <summary>
     /// Launches <paramref name="name"/> from <paramref name="source"/> (compiled once per device) with a 1-D grid.
-    /// Each argument is an IntPtr (device pointer), int or float, passed by value in order.
+    /// Each argument is an IntPtr (device pointer), int, long or float, passed by value in order.
     /// </summary>
     public static void Launch(int device, string name, string source, uint blocks, uint threads, params object[] args)
     {
@@ -92,6 +92,7 @@ internal static unsafe class CudaKernels
                 {
                     case IntPtr p: Marshal.WriteIntPtr(slot, p); break;
                     case int v: Marshal.WriteInt32(slot, v); break;
+                    case long l: Marshal.WriteInt64(slot, l); break;
                     case float f: Marshal.WriteInt32(slot, BitConverter.SingleToInt32Bits(f)); break;
                     default: throw new ArgumentException($"kernel argument {i} has unsupported type {args[i].GetType().Name}");
                 }
