@@ -51,7 +51,7 @@ internal static class QuantizeCommand
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 42 };
         var calibBatch = new Option<int>("--calib-batch-size") { DefaultValueFactory = _ => 8 };
         var offloadAct = new Option<bool>("--cpu-offload-activations", "--cpu_offload_activations") { Description = "keep calibration activations in CPU memory" };
-        var offloadMod = new Option<bool>("--cpu-offload-modules", "--cpu_offload_modules") { Description = "accepted for FP-Quant compatibility; layers stay on the device (warning)" };
+        var offloadMod = new Option<bool>("--cpu-offload-modules", "--cpu_offload_modules") { Description = "keep the model in CPU memory and stream one layer at a time to the GPU" };
         var eval = new Option<string?>("--eval") { Description = "text to measure perplexity on (default: testdata/data/eval_a.txt)" };
         var evalSeq = new Option<int>("--eval-seq-len") { DefaultValueFactory = _ => 512 };
         var evalMax = new Option<int?>("--eval-max-windows") { Description = "score only the first K windows" };
@@ -135,15 +135,16 @@ internal static class QuantizeCommand
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
             config.Validate();
-            if (r.GetValue(offloadMod))
-                Console.Error.WriteLine("warning: --cpu-offload-modules: every layer stays on the device (streaming one layer at a time " +
-                                        "is not implemented yet); --cpu-offload-activations does lower device memory.");
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
 
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             string dt = r.GetValue(dtype)!;
             var scalar = dt == "auto" ? (dev.type == DeviceType.CUDA ? torch.bfloat16 : torch.float32) : CliCommon.ParseDType(dt);
+            // --cpu-offload-modules: the model stays in CPU memory; layers visit the GPU one at a time while quantizing, and
+            // the whole model moves there only to be evaluated.
+            bool streamLayers = r.GetValue(offloadMod) && dev.type == DeviceType.CUDA;
+            if (streamLayers) config = config with { ComputeDevice = dev };
             bool q = r.GetValue(quiet);
             Say(q, $"model {Path.GetFullPath(dir)}  ({scalar} on {dev})");
             Say(q, $"recipe {Describe(config)}");
@@ -160,13 +161,18 @@ internal static class QuantizeCommand
             }
 
             var load = Stopwatch.StartNew();
-            using var lm = CausalLM.Load(dir, scalar, dev);
+            using var lm = CausalLM.Load(dir, scalar, streamLayers ? torch.CPU : dev);
+            PerplexityResult EvaluateOnDevice(string label) => CliCommon.WithProgress(label, q, p =>
+            {
+                if (streamLayers) lm.MoveTo(dev);
+                try { return PerplexityEvaluator.Evaluate(lm, evalIds, r.GetValue(evalSeq), maxWindows, r.GetValue(evalBatch), p); }
+                finally { if (streamLayers) lm.MoveTo(torch.CPU); }
+            });
             double loadSeconds = load.Elapsed.TotalSeconds;
             PerplexityResult? before = null;
             if (!r.GetValue(noBefore))
             {
-                before = CliCommon.WithProgress("perplexity before", q, p =>
-                    PerplexityEvaluator.Evaluate(lm, evalIds, r.GetValue(evalSeq), maxWindows, r.GetValue(evalBatch), p));
+                before = EvaluateOnDevice("perplexity before");
                 Say(q, $"perplexity before: {before.Perplexity:F4}");
             }
 
@@ -176,8 +182,7 @@ internal static class QuantizeCommand
             Say(q, $"quantized {result.Reports.Count} linears in {result.Seconds:F1} s " +
                    $"(mean relative error {result.Reports.Select(x => x.RelativeError).DefaultIfEmpty(0).Average():E3})");
 
-            var after = CliCommon.WithProgress("perplexity after", q, p =>
-                PerplexityEvaluator.Evaluate(lm, evalIds, r.GetValue(evalSeq), maxWindows, r.GetValue(evalBatch), p));
+            var after = EvaluateOnDevice("perplexity after");
             Console.WriteLine(before is null
                 ? $"perplexity after: {after.Perplexity:F4}"
                 : $"perplexity before: {before.Perplexity:F4}  after: {after.Perplexity:F4}  ({(after.Perplexity / before.Perplexity - 1) * 100:+0.00;-0.00}%)");

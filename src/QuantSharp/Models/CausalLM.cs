@@ -15,11 +15,12 @@ public sealed class CausalLM : nn.Module<Tensor, Tensor>
 {
     private readonly ModelBody _body;
     private readonly DecoderLinear? _lmHead;
-    private readonly RotaryEmbedding _rope;
+    private RotaryEmbedding _rope;
 
     public ModelConfig Config { get; }
     public ScalarType DType { get; }
-    public Device Device { get; }
+    /// <summary>Where the parameters live (changes only through <see cref="MoveTo"/>).</summary>
+    public Device Device { get; private set; }
     public string? SourceDirectory { get; init; }
 
     public TokenEmbedding EmbedTokens => _body.EmbedTokens;
@@ -149,6 +150,22 @@ public sealed class CausalLM : nn.Module<Tensor, Tensor>
     public (Tensor Cos, Tensor Sin) Rotary(long offset, long length) => _rope.Table(offset, length, DType);
 
     public Tensor Logits(Tensor hidden) => nn.functional.linear(hidden, LmHeadWeight);
+
+    /// <summary>
+    /// Moves every parameter to <paramref name="device"/>, e.g. to evaluate on the GPU a model that was quantized with
+    /// its layers streamed from CPU memory. Online quantization state follows the activations it sees.
+    /// </summary>
+    public void MoveTo(Device device)
+    {
+        if (Backend.Devices.Same(Device, device)) return;
+        _body.EmbedTokens.MoveTo(device);
+        foreach (var layer in _body.Layers) layer.MoveTo(device);
+        _body.Norm.MoveTo(device);
+        _lmHead?.MoveTo(device);
+        _rope.Dispose();
+        _rope = new RotaryEmbedding(Config.Rope, Config.HeadDim, device);
+        Device = device;
+    }
 
     /// <summary>Parameters keyed by their Hugging Face names (tied lm_head not repeated).</summary>
     public IEnumerable<(string Name, Tensor Tensor)> StateDict()

@@ -42,7 +42,9 @@ public static class LayerwiseQuantizer
         config.Validate();
         if (config.NeedsCalibration && (calibration is null || calibration.Length == 0))
             throw new QuantSharpException("this configuration needs calibration data (--calib FILE): GPTQ and NVFP activations calibrate on it.");
-        var clock = new PhaseClock(model.Device);
+        Device device = config.ComputeDevice ?? model.Device;
+        bool streamLayers = !Backend.Devices.Same(device, model.Device);
+        var clock = new PhaseClock(device);
         var total = Stopwatch.StartNew();
         var result = new QuantizationResult(model, config);
         int n = model.Layers.Count;
@@ -54,16 +56,19 @@ public static class LayerwiseQuantizer
         {
             if (config.NeedsCalibration)
             {
-                hidden = clock.Time("calibrate", () => EmbedCalibration(model, calibration!, config));
-                (cos, sin) = model.Rotary(0, calibration![0].Length);
+                hidden = clock.Time("calibrate", () => EmbedCalibration(model, calibration!, config, device));
+                var (c, s) = model.Rotary(0, calibration![0].Length);
+                (cos, sin) = streamLayers ? (c.to(device).DetachFromDisposeScope(), s.to(device).DetachFromDisposeScope()) : (c, s);
+                if (streamLayers) { c.Dispose(); s.Dispose(); }
             }
             for (int i = 0; i < n; i++)
             {
                 var layer = model.Layers[i];
                 var state = new LayerQuantState(i);
                 result.Layers.Add(state);
+                if (streamLayers) layer.MoveTo(device);
                 progress?.Invoke(i, n, "calibrate");
-                InstallOnlineHooks(model, layer, config, state);
+                InstallOnlineHooks(model, layer, config, state, device);
                 // Fold the rotations into the weights before calibrating: the online hooks rotate activations from
                 // here on, so the layer computes what the float model did only once its weights carry M⁻ᵀ. (Calibrating
                 // with rotated activations but unrotated weights gives o_proj, gate/up and down_proj wrong inputs,
@@ -74,7 +79,7 @@ public static class LayerwiseQuantizer
                 if (config.NeedsCalibration)
                 {
                     if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
-                    clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, model.Device, keepOutputs: false); return 0; });
+                    clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
                     DetachObservers(layer);
                     if (hessians is not null)
                     {
@@ -96,18 +101,20 @@ public static class LayerwiseQuantizer
                 if (hidden is not null && i < n - 1)
                 {
                     progress?.Invoke(i, n, "propagate");
-                    hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, model.Device, keepOutputs: true)!);
+                    hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true)!);
                 }
-                if (model.Device.type == DeviceType.CUDA &&
-                    Backend.Cuda.CudaKernels.DeviceMemoryInUse(Math.Max(0, (int)model.Device.index)) is { } used)
+                if (device.type == DeviceType.CUDA &&
+                    Backend.Cuda.CudaKernels.DeviceMemoryInUse(Math.Max(0, (int)device.index)) is { } used)
                     result.LayerDeviceMemoryBytes.Add(used);
+                if (streamLayers) clock.Time("offload", () => { StreamOut(layer, state, model.Device); return 0; });
                 progress?.Invoke(i + 1, n, "done");
             }
         }
         catch (Exception e) when (e is not QuantSharpException && e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
         {
-            throw new QuantSharpException($"decoder layer {result.Layers.Count - 1}: the {model.Device} device ran out of memory " +
-                $"({e.Message.Split('\n')[0]}). Lower it with --cpu-offload-activations (calibration activations in CPU memory) and a " +
+            throw new QuantSharpException($"decoder layer {result.Layers.Count - 1}: the {device} device ran out of memory " +
+                $"({e.Message.Split('\n')[0]}). Lower it with --cpu-offload-modules (one layer on the GPU at a time), " +
+                "--cpu-offload-activations (calibration activations in CPU memory) and a " +
                 $"smaller --calib-batch-size (now {config.CalibBatchSize} sequences per forward).", e);
         }
         finally
@@ -122,11 +129,11 @@ public static class LayerwiseQuantizer
     }
 
     /// <summary>Embeddings of the calibration sequences, in batches, stored on the device or (offloaded) the CPU.</summary>
-    private static List<Tensor> EmbedCalibration(CausalLM model, int[][] calibration, QuantizationConfig config)
+    private static List<Tensor> EmbedCalibration(CausalLM model, int[][] calibration, QuantizationConfig config, Device device)
     {
         int len = calibration[0].Length;
         if (calibration.Any(c => c.Length != len)) throw new ArgumentException("calibration windows differ in length");
-        var store = config.CpuOffloadActivations ? CPU : model.Device;
+        var store = config.CpuOffloadActivations ? CPU : device;
         var batches = new List<Tensor>();
         for (int start = 0; start < calibration.Length; start += config.CalibBatchSize)
         {
@@ -157,7 +164,7 @@ public static class LayerwiseQuantizer
         return outputs;
     }
 
-    private static void InstallOnlineHooks(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state)
+    private static void InstallOnlineHooks(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state, Device device)
     {
         int hidden = model.Config.HiddenSize, ffn = model.Config.IntermediateSize;
         int oWidth = model.Config.NumHeads * model.Config.HeadDim;
@@ -169,7 +176,7 @@ public static class LayerwiseQuantizer
             {
                 int g = Math.Min(config.TransformGroupSize, widths[slot]);
                 long seed = config.TransformSeed + layer.Index * 4L + s;
-                state.Transforms[slot] = BlockTransform.Create(config.Transform, widths[slot], g, seed, model.Device, model.DType,
+                state.Transforms[slot] = BlockTransform.Create(config.Transform, widths[slot], g, seed, device, model.DType,
                     config.TransformRandomSigns);
             }
             if (config.Activations is not null) state.ActivationQuantizers[slot] = new ActivationQuantizerHook(config.Activations);
@@ -268,6 +275,21 @@ public static class LayerwiseQuantizer
             }
         }
         foreach (var t in globalScales.Values) t?.Dispose();
+    }
+
+    /// <summary>
+    /// Sends a finished layer back to the model's device together with its weight parameters (what export needs); its
+    /// small rotation blocks stay and follow the activations (<see cref="BlockTransform.ApplyToActivations"/>).
+    /// </summary>
+    private static void StreamOut(DecoderLayer layer, LayerQuantState state, Device home)
+    {
+        layer.MoveTo(home);
+        foreach (var name in state.WeightParams.Keys.ToList())
+        {
+            var moved = state.WeightParams[name].To(home);
+            state.WeightParams[name].Dispose();
+            state.WeightParams[name] = moved;
+        }
     }
 
     /// <summary>Keeps a linear's quantized weight and parameters (the layer state owns them: export packs codes from them).</summary>

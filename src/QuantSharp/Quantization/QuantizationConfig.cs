@@ -27,6 +27,13 @@ public sealed record QuantizationConfig
     public int Seed { get; init; } = 42;
     /// <summary>Calibration sequences per forward pass through a layer.</summary>
     public int CalibBatchSize { get; init; } = 8;
+    /// <summary>
+    /// Where layers are calibrated and quantized. When set and not the model's device (the model loaded in CPU memory,
+    /// this a GPU: --cpu-offload-modules), layers are streamed: each decoder layer moves here for calibration,
+    /// quantization and re-run, then back with its quantization parameters, so only one layer occupies the GPU.
+    /// </summary>
+    public TorchSharp.torch.Device? ComputeDevice { get; init; }
+
     /// <summary>Keep calibration activations in CPU memory, moving one batch at a time to the device.</summary>
     public bool CpuOffloadActivations { get; init; }
 

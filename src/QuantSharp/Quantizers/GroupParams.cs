@@ -67,6 +67,11 @@ public sealed class GroupParams : IDisposable
         return new GroupParams(scale, zero, bytes, global, groupSize, parts.Sum(p => p.Columns)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>A copy on <paramref name="device"/> (outside every dispose scope); this instance is left as it is.</summary>
+    public GroupParams To(Device device) => new(
+        Scale.to(device).DetachFromDisposeScope(), Zero?.to(device).DetachFromDisposeScope(),
+        ScaleBytes?.to(device).DetachFromDisposeScope(), GlobalScale?.to(device).DetachFromDisposeScope(), GroupSize, Columns);
+
     /// <summary>Moves every owned tensor to the dispose scope outside the current one (for returning from a scope).</summary>
     public GroupParams MoveToOuterDisposeScope()
     {

@@ -105,8 +105,20 @@ public sealed class BlockTransform : IDisposable
     {
         CheckInput(x, "activations");
         if (Kind == TransformKind.Identity) return x.alias(); // a new handle to the same storage, nothing to compute
+        if (!Backend.Devices.Same(x.device, _forwardBlock.device))
+        {
+            // A layer streamed between devices (--cpu-offload-modules) keeps its transforms where they were made.
+            if (_otherDevice is null || !Backend.Devices.Same(_otherDevice.Device, x.device))
+            {
+                _otherDevice?.Dispose();
+                _otherDevice = To(x.device, DType);
+            }
+            return _otherDevice.ApplyToActivations(x);
+        }
         return BlockDiagonalProduct.Multiply(x, _forwardBlock, _forwardTail);
     }
+
+    private BlockTransform? _otherDevice;
 
     /// <summary>
     /// W' = W·M⁻ᵀ for a weight [out, n] whose input dimension is n, so that ApplyToActivations(x)·W'ᵀ = x·Wᵀ.
@@ -164,6 +176,7 @@ public sealed class BlockTransform : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _otherDevice?.Dispose();
         _forwardBlock.Dispose();
         if (!ReferenceEquals(_backwardBlock, _forwardBlock)) _backwardBlock.Dispose();
         _forwardTail?.Dispose();

@@ -37,6 +37,16 @@ public sealed class DecoderLayer : nn.Module<Tensor, Tensor>
         yield return ("mlp.down_proj", Mlp.DownProj);
     }
 
+    /// <summary>Moves every parameter of the layer to <paramref name="device"/> (layer streaming, --cpu-offload-modules).</summary>
+    public void MoveTo(Device device)
+    {
+        InputLayerNorm.MoveTo(device);
+        PostAttentionLayerNorm.MoveTo(device);
+        SelfAttn.QNorm?.MoveTo(device);
+        SelfAttn.KNorm?.MoveTo(device);
+        foreach (var (_, linear) in Linears()) linear.MoveTo(device);
+    }
+
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();

@@ -71,6 +71,14 @@ public sealed class DecoderLinear : nn.Module<Tensor, Tensor>
         old.Dispose();
     }
 
+    /// <summary>Moves the weight (and bias) to <paramref name="device"/>; nothing happens when they are already there.</summary>
+    public void MoveTo(Device device)
+    {
+        if (Backend.Devices.Same(_weight.device, device)) return;
+        ReplaceWeight(_weight.to(device).DetachFromDisposeScope());
+        if (_bias is not null) ReplaceBias(_bias.to(device).DetachFromDisposeScope());
+    }
+
     public void ReplaceBias(Tensor? values)
     {
         var old = _bias;

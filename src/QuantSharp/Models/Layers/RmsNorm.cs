@@ -24,6 +24,12 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public double Eps => _eps;
 
     /// <summary>Replaces the scale vector (smoothing folds per-channel factors into it).</summary>
+    /// <summary>Moves the weight to <paramref name="device"/>.</summary>
+    public void MoveTo(Device device)
+    {
+        if (!Backend.Devices.Same(_weight.device, device)) ReplaceWeight(_weight.to(device).DetachFromDisposeScope());
+    }
+
     public void ReplaceWeight(Tensor values)
     {
         var old = _weight;

@@ -7,7 +7,7 @@ namespace QuantSharp.Models.Layers;
 /// <summary>Token embedding table [vocab, hidden], looked up by index.</summary>
 public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 {
-    private readonly Parameter _weight;
+    private Parameter _weight;
 
     public TokenEmbedding(string name, Tensor weight) : base(name)
     {
@@ -16,6 +16,16 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
     }
 
     public Parameter Weight => _weight;
+
+    /// <summary>Moves the table to <paramref name="device"/>.</summary>
+    public void MoveTo(Device device)
+    {
+        if (Backend.Devices.Same(_weight.device, device)) return;
+        var old = _weight;
+        _weight = new Parameter(old.to(device).DetachFromDisposeScope(), requires_grad: false);
+        ConditionallyRegisterParameter("weight", _weight);
+        old.Dispose();
+    }
 
     public override Tensor forward(Tensor ids)
     {
