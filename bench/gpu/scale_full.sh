@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue #10, QuantSharp alone: the full 32-layer Llama-3.1-8B-shaped model with the MR-GPTQ config (wall time including
 # load and the pseudoquant write), 2 layers of Llama-3.1-70B shape (80-layer projection), and the 4-layer 8B-shaped
-# model with calibration activations offloaded to CPU (peak GPU memory). Vocab 8192, calibration 128 x 2048 of calib.txt.
+# model with calibration activations offloaded to CPU (peak GPU memory); the full and 70B-shaped models again with layers
+# streamed from CPU memory (--cpu-offload-modules --cpu-offload-activations). $OUT returns at most 8 files: the JSON of
+# the last runs may not all come back; the console lines carry the numbers. Vocab 8192, calibration 128 x 2048 of calib.txt.
 set -uo pipefail
 source bench/gpu/env.sh
 D=$PWD/testdata/data; T=testdata/models/micro-qwen3
@@ -11,10 +13,14 @@ Q="$QS quantize --calib $D/calib.txt --eval $D/eval_a.txt --eval-max-windows 1 -
 echo "SYNTH 8b-32 $( { /usr/bin/time -f %e $QS synth --like llama-3.1-8b --layers 32 --vocab 8192 --out /tmp/l8b32 --tokenizer $T >/dev/null; } 2>&1 | tail -1) s" | tee -a $RAW
 echo "QS 8b-32 mrgptq+save $(peak /tmp/q8b.log $Q --model /tmp/l8b32 --preset mr-gptq --save /tmp/o8b --export pseudoquant --json $OUT/qs_8b32_mrgptq.json)" | tee -a $RAW
 tail -3 /tmp/q8b.log | tee -a $RAW; du -sh /tmp/o8b | tee -a $RAW
+echo "QS 8b-32 mrgptq streamed $(peak /tmp/q8s.log $Q --model /tmp/l8b32 --preset mr-gptq --cpu-offload-modules --cpu-offload-activations --calib-batch-size 4 --json $OUT/qs_8b32_mrgptq_streamed.json)" | tee -a $RAW
+tail -3 /tmp/q8s.log | tee -a $RAW
 rm -rf /tmp/l8b32 /tmp/o8b
 $QS synth --like llama-3.1-70b --layers 2 --vocab 8192 --out /tmp/l70b --tokenizer $T >/dev/null 2>&1
 echo "QS 70b-2 mrgptq $(peak /tmp/q70.log $Q --model /tmp/l70b --preset mr-gptq --json $OUT/qs_70b2_mrgptq.json)" | tee -a $RAW
-tail -3 /tmp/q70.log | tee -a $RAW; rm -rf /tmp/l70b
+tail -3 /tmp/q70.log | tee -a $RAW
+echo "QS 70b-2 mrgptq streamed $(peak /tmp/q70s.log $Q --model /tmp/l70b --preset mr-gptq --cpu-offload-modules --cpu-offload-activations --calib-batch-size 4 --json $OUT/qs_70b2_mrgptq_streamed.json)" | tee -a $RAW
+tail -3 /tmp/q70s.log | tee -a $RAW; rm -rf /tmp/l70b
 $QS synth --like llama-3.1-8b --layers 4 --vocab 8192 --out /tmp/l8b --tokenizer $T >/dev/null 2>&1
 echo "QS 8b-4 mrgptq offload $(peak /tmp/qo.log $Q --model /tmp/l8b --preset mr-gptq --cpu-offload-activations --calib-batch-size 4 --json $OUT/qs_8b4_mrgptq_offload.json)" | tee -a $RAW
 echo "QS 8b-4 mrgptq $(peak /tmp/qm.log $Q --model /tmp/l8b --preset mr-gptq --json $OUT/qs_8b4_mrgptq.json)" | tee -a $RAW
