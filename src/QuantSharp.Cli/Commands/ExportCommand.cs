@@ -63,6 +63,7 @@ internal static class ExportCommand
                     throw new QuantSharpException($"--model {dir}: is already a packed checkpoint; export from the pseudoquant folder or the unquantized model.");
                 var config = RecipeFor(target, r.GetValue(format), r.GetValue(wBits), r.GetValue(wGroup), r.GetValue(asym), r.GetValue(aBits), r.GetValue(tGroup),
                     r.GetValue(numSeq), r.GetValue(seqLen));
+                PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), target);
                 int[][]? calibration = null;
                 if (config.NeedsCalibration)
                 {

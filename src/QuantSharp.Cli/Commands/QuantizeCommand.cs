@@ -147,6 +147,7 @@ internal static class QuantizeCommand
 
             // Parse the export format before the long run, so a typo fails at once.
             var exportFormat = PackedExporter.Parse(r.GetValue(export)!, "--export");
+            if (r.GetValue(save) is not null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
             int[] evalIds = tokenizer.Encode(File.ReadAllText(evalPath));
@@ -185,7 +186,7 @@ internal static class QuantizeCommand
             if (r.GetValue(save) is { } saveDir)
             {
                 var w = Stopwatch.StartNew();
-                foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite)))
+                foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite), "--save"))
                     Console.Error.WriteLine("warning: " + warning);
                 writeSeconds = w.Elapsed.TotalSeconds;
                 Say(q, $"saved {r.GetValue(export)} model to {saveDir}");

@@ -14,15 +14,21 @@ public static class AwqExporter
 {
     public const string QuantMethod = "awq";
 
-    public static void Write(QuantizationResult result, string outDir, bool overwrite = false)
+    /// <summary>The run settings AWQ can hold (weight-only INT4 in positive groups, no rotation); returns the weight spec.</summary>
+    public static Quantizers.QuantSpec Check(QuantizationConfig c)
     {
-        const string format = "awq";
-        var spec = IntLinearCodes.CheckWeightOnly(result, format, 4);
+        var spec = IntLinearCodes.CheckWeightOnly(c, "awq", 4);
         if (spec.GroupSize <= 0)
-            throw new QuantSharpException($"--to awq: AWQ kernels need a positive group size; this model has --w-group-size {spec.GroupSize}.");
-        var linears = QuantizedLinear.All(result, format);
+            throw new QuantSharpException($"awq export: AWQ kernels need a positive group size; this run has --w-group-size {spec.GroupSize}.");
+        return spec;
+    }
+
+    public static void Write(QuantizationResult result, string outDir, bool overwrite = false, string outFlag = "--out")
+    {
+        var spec = Check(result.Config);
+        var linears = QuantizedLinear.All(result, "awq");
         var model = result.Model;
-        ExportFolder.Write(outDir, overwrite, "--out", tmp =>
+        ExportFolder.Write(outDir, overwrite, outFlag, tmp =>
         {
             ExportFolder.WriteTensors(tmp, Tensors(result, linears, spec));
             ExportFolder.WriteConfig(tmp, model, new JsonObject

@@ -28,34 +28,41 @@ public static class CompressedTensorsExporter
     public const string PackQuantizedFormat = "pack-quantized";
 
     /// <summary>Writes the folder; returns warnings (e.g. unfused global scales, which vLLM's fused kernels assume equal).</summary>
-    public static IReadOnlyList<string> Write(QuantizationResult result, string outDir, bool nvfp4, bool overwrite = false)
+    public static IReadOnlyList<string> Write(QuantizationResult result, string outDir, bool nvfp4, bool overwrite = false, string outFlag = "--out")
     {
-        string format = nvfp4 ? "compressed-tensors-nvfp4" : "compressed-tensors";
         var c = result.Config;
-        var warnings = new List<string>();
-        QuantSpec spec;
-        if (nvfp4)
-        {
-            spec = c.Weights is { Format: QuantFormat.NvFp } w ? w
-                : throw new QuantSharpException($"--to {format}: holds NVFP4 weights only; this model's weights are {c.Weights?.FormatName ?? "16-bit"}.");
-            if (c.Activations is not null && c.Activations.Format != QuantFormat.NvFp)
-                throw new QuantSharpException($"--to {format}: activations must be NVFP4 or 16-bit; this model has {c.Activations.FormatName}.");
-            if (c.Transform != TransformKind.Identity)
-                throw new QuantSharpException($"--to {format}: cannot carry the {c.Transform.Name()} rotation this model was quantized with; " +
-                                              "use --to fp-quant (which stores the rotation) or quantize without --transform.");
-            if (!c.FuseGlobalScale)
-                warnings.Add("NVFP4 weight global scales are per linear; vLLM's fused q/k/v and gate/up kernels take one of them: quantize with --fuse-global-scale for a vLLM-exact checkpoint.");
-        }
-        else spec = IntLinearCodes.CheckWeightOnly(result, format, 4, 8);
-        var linears = QuantizedLinear.All(result, format);
+        var (spec, warnings) = Check(c, nvfp4);
+        var linears = QuantizedLinear.All(result, nvfp4 ? "compressed-tensors-nvfp4" : "compressed-tensors");
         var model = result.Model;
-        ExportFolder.Write(outDir, overwrite, "--out", tmp =>
+        ExportFolder.Write(outDir, overwrite, outFlag, tmp =>
         {
             ExportFolder.WriteTensors(tmp, nvfp4 ? NvFp4Tensors(result, linears, spec) : IntTensors(result, linears, spec));
             ExportFolder.WriteConfig(tmp, model, Config(spec, nvfp4 ? c.Activations : null, nvfp4 ? NvFp4Format : PackQuantizedFormat));
             ExportFolder.CopyTokenizer(tmp, model);
         });
         return warnings;
+    }
+
+    /// <summary>The run settings the format can hold; returns the weight spec and warnings about consumers.</summary>
+    public static (QuantSpec Spec, List<string> Warnings) Check(QuantizationConfig c, bool nvfp4)
+    {
+        string format = nvfp4 ? "compressed-tensors-nvfp4" : "compressed-tensors";
+        var warnings = new List<string>();
+        QuantSpec spec;
+        if (nvfp4)
+        {
+            spec = c.Weights is { Format: QuantFormat.NvFp } w ? w
+                : throw new QuantSharpException($"{format} export: holds NVFP4 weights only; this model's weights are {c.Weights?.FormatName ?? "16-bit"}.");
+            if (c.Activations is not null && c.Activations.Format != QuantFormat.NvFp)
+                throw new QuantSharpException($"{format} export: activations must be NVFP4 or 16-bit; this model has {c.Activations.FormatName}.");
+            if (c.Transform != TransformKind.Identity)
+                throw new QuantSharpException($"{format} export: cannot carry the {c.Transform.Name()} rotation this model was quantized with; " +
+                                              "use --to fp-quant (which stores the rotation) or quantize without --transform.");
+            if (!c.FuseGlobalScale)
+                warnings.Add("NVFP4 weight global scales are per linear; vLLM's fused q/k/v and gate/up kernels take one of them: quantize with --fuse-global-scale for a vLLM-exact checkpoint.");
+        }
+        else spec = IntLinearCodes.CheckWeightOnly(c, format, 4, 8);
+        return (spec, warnings);
     }
 
     private static JsonObject Config(QuantSpec w, QuantSpec? a, string format)

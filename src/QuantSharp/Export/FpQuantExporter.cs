@@ -26,13 +26,13 @@ public static class FpQuantExporter
 {
     public const string QuantMethod = "fp_quant";
 
-    public static void Write(QuantizationResult result, string outDir, bool pseudoquant, bool overwrite = false)
+    public static void Write(QuantizationResult result, string outDir, bool pseudoquant, bool overwrite = false, string outFlag = "--out")
     {
         string format = pseudoquant ? "fp-quant-pseudoquant" : "fp-quant";
-        var (dtypeName, group, init) = Check(result, format);
+        var (dtypeName, group, init) = Check(result.Config, result.Model.Config, format);
         var linears = QuantizedLinear.All(result, format);
         var model = result.Model;
-        ExportFolder.Write(outDir, overwrite, "--out", tmp =>
+        ExportFolder.Write(outDir, overwrite, outFlag, tmp =>
         {
             ExportFolder.WriteTensors(tmp, Tensors(result, linears, pseudoquant, group));
             ExportFolder.WriteConfig(tmp, model, new JsonObject
@@ -52,29 +52,27 @@ public static class FpQuantExporter
     }
 
     /// <summary>What fp_quant can represent: W4A4 of one FP4 format, FP-Quant's MX rule, one orthogonal block size dividing every width.</summary>
-    private static (string DType, int Group, string Init) Check(QuantizationResult result, string format)
+    public static (string DType, int Group, string Init) Check(QuantizationConfig c, Models.ModelConfig m, string format)
     {
-        var c = result.Config;
-        var w = c.Weights ?? throw new QuantSharpException($"--to {format}: the model has 16-bit weights; fp_quant needs MXFP4 or NVFP4 weights.");
+        var w = c.Weights ?? throw new QuantSharpException($"{format} export: the model has 16-bit weights; fp_quant needs MXFP4 or NVFP4 weights.");
         if (w.Format is not (QuantFormat.NvFp or QuantFormat.MxFp))
-            throw new QuantSharpException($"--to {format}: weights are {w.FormatName}; fp_quant holds mxfp4 or nvfp4 only (use gptq, awq or compressed-tensors for int).");
+            throw new QuantSharpException($"{format} export: weights are {w.FormatName}; fp_quant holds mxfp4 or nvfp4 only (use gptq, awq or compressed-tensors for int).");
         if (c.Activations is not { } a || a.Format != w.Format)
-            throw new QuantSharpException($"--to {format}: fp_quant quantizes activations to the weights' format at run time, so it needs a W4A4 run " +
+            throw new QuantSharpException($"{format} export: fp_quant quantizes activations to the weights' format at run time, so it needs a W4A4 run " +
                                           $"(--a-bits 4) of format {w.FormatName}; this model has {(c.Activations is null ? "16-bit activations" : c.Activations.FormatName + " activations")}.");
         if (w.Format == QuantFormat.MxFp && (w.MxRule != MxScaleRule.FpQuant || a.MxRule != MxScaleRule.FpQuant))
-            throw new QuantSharpException($"--to {format}: fp_quant's abs_max MXFP4 uses FP-Quant's scale rule (global scale 3); this model used --mx-scale-rule ocp.");
+            throw new QuantSharpException($"{format} export: fp_quant's abs_max MXFP4 uses FP-Quant's scale rule (global scale 3); this model used --mx-scale-rule ocp.");
         string init = c.Transform switch
         {
             TransformKind.Identity => "identity",
             TransformKind.Hadamard => "hadamard",
             TransformKind.Gsr => "gsr",
-            _ => throw new QuantSharpException($"--to {format}: rotation {c.Transform.Name()} has no fp_quant transform_init (hadamard, gsr or none)."),
+            _ => throw new QuantSharpException($"{format} export: rotation {c.Transform.Name()} has no fp_quant transform_init (hadamard, gsr or none)."),
         };
         int group = c.Transform == TransformKind.Identity ? w.GroupSize : c.TransformGroupSize;
-        var m = result.Model.Config;
         foreach (var (name, width) in new[] { ("hidden_size", m.HiddenSize), ("num_heads·head_dim", m.NumHeads * m.HeadDim), ("intermediate_size", m.IntermediateSize) })
             if (width % group != 0)
-                throw new QuantSharpException($"--to {format}: hadamard group size {group} does not divide {name} {width}; fp_quant needs one block size for every linear.");
+                throw new QuantSharpException($"{format} export: hadamard group size {group} does not divide {name} {width}; fp_quant needs one block size for every linear.");
         return (w.Format == QuantFormat.NvFp ? "nvfp4" : "mxfp4", group, init);
     }
 

@@ -19,13 +19,16 @@ public static class GptqExporter
 {
     public const string QuantMethod = "gptq";
 
-    public static void Write(QuantizationResult result, string outDir, bool v2, bool overwrite = false)
+    /// <summary>The run settings GPTQ can hold (weight-only INT 2/4/8, no rotation); returns the weight spec.</summary>
+    public static Quantizers.QuantSpec Check(QuantizationConfig c, bool v2) => IntLinearCodes.CheckWeightOnly(c, v2 ? "gptq-v2" : "gptq", 2, 4, 8);
+
+    public static void Write(QuantizationResult result, string outDir, bool v2, bool overwrite = false, string outFlag = "--out")
     {
         string format = v2 ? "gptq-v2" : "gptq";
-        var spec = IntLinearCodes.CheckWeightOnly(result, format, 2, 4, 8);
+        var spec = Check(result.Config, v2);
         var linears = QuantizedLinear.All(result, format);
         var model = result.Model;
-        ExportFolder.Write(outDir, overwrite, "--out", tmp =>
+        ExportFolder.Write(outDir, overwrite, outFlag, tmp =>
         {
             ExportFolder.WriteTensors(tmp, Tensors(result, linears, spec, v2, format));
             ExportFolder.WriteConfig(tmp, model, new JsonObject
@@ -61,7 +64,7 @@ public static class GptqExporter
             if (!v2)
             {
                 if (zeros.eq(0).any().item<bool>())
-                    throw new QuantSharpException($"--to {format}: tensor '{lin.Prefix}' has zero point 0, which GPTQ v1 (zeros stored minus one) cannot hold; use --to gptq-v2.");
+                    throw new QuantSharpException($"{format} export: tensor '{lin.Prefix}' has zero point 0, which GPTQ v1 (zeros stored minus one) cannot hold; export gptq-v2 instead.");
                 zeros = zeros - 1;
             }
             Tensor qweight = BitPacking.PackInt32(c.Codes.t(), spec.Bits, dim: 0);

@@ -34,18 +34,17 @@ public sealed class IntLinearCodes : IDisposable
     /// Checks that a run can be stored by a weight-only INT format without changing the model: INT weights of a
     /// packable width, 16-bit activations and no rotation (these formats have nowhere to put one).
     /// </summary>
-    public static QuantSpec CheckWeightOnly(QuantizationResult result, string format, params int[] allowedBits)
+    public static QuantSpec CheckWeightOnly(QuantizationConfig c, string format, params int[] allowedBits)
     {
-        var c = result.Config;
         var w = c.Weights;
         if (w is null || w.Format != QuantFormat.Int)
-            throw new QuantSharpException($"--to {format}: holds integer weights only; this model's weights are {(w is null ? "16-bit" : w.FormatName)}.");
+            throw new QuantSharpException($"{format} export: holds integer weights only; this model's weights are {(w is null ? "16-bit" : w.FormatName)}.");
         if (!allowedBits.Contains(w.Bits))
-            throw new QuantSharpException($"--to {format}: supports {string.Join("/", allowedBits)}-bit weights; this model has {w.Bits}-bit.");
+            throw new QuantSharpException($"{format} export: supports {string.Join("/", allowedBits)}-bit weights; this model has {w.Bits}-bit.");
         if (c.Activations is not null)
-            throw new QuantSharpException($"--to {format}: is a weight-only (A16) format; this model also quantizes activations ({c.Activations.FormatName}{c.Activations.Bits}).");
+            throw new QuantSharpException($"{format} export: a weight-only (A16) format; this model also quantizes activations ({c.Activations.FormatName}{c.Activations.Bits}).");
         if (c.Transform != TransformKind.Identity)
-            throw new QuantSharpException($"--to {format}: cannot carry the {c.Transform.Name()} rotation this model was quantized with, so its codes " +
+            throw new QuantSharpException($"{format} export: cannot carry the {c.Transform.Name()} rotation this model was quantized with, so its codes " +
                                           "would not be the model's; quantize without --transform (a rotation-free W4A16 run) or export pseudoquant.");
         return w;
     }

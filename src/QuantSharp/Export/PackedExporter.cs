@@ -38,19 +38,38 @@ public static class PackedExporter
     public static ExportFormat Parse(string name, string flag) =>
         Names.TryGetValue(name, out var f) ? f : throw new QuantSharpException($"{flag} {name}: unknown format (known: {Known}).");
 
-    /// <summary>Writes the folder; returns warnings for the user (the folder is complete and valid regardless).</summary>
-    public static IReadOnlyList<string> Write(QuantizationResult result, ExportFormat format, string outDir, bool overwrite)
+    /// <summary>
+    /// Throws when a run with <paramref name="config"/> on a model of <paramref name="model"/> could not be written in
+    /// <paramref name="format"/>, so a long quantization run fails before it starts rather than at export.
+    /// </summary>
+    public static void CheckCompatible(QuantizationConfig config, Models.ModelConfig model, ExportFormat format)
+    {
+        switch (format)
+        {
+            case ExportFormat.PseudoQuant: break;
+            case ExportFormat.FpQuant: FpQuantExporter.Check(config, model, "fp-quant"); break;
+            case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Check(config, model, "fp-quant-pseudoquant"); break;
+            case ExportFormat.Gptq or ExportFormat.GptqV2: GptqExporter.Check(config, format == ExportFormat.GptqV2); break;
+            case ExportFormat.Awq: AwqExporter.Check(config); break;
+            case ExportFormat.CompressedTensorsNvFp4 or ExportFormat.CompressedTensorsInt:
+                CompressedTensorsExporter.Check(config, format == ExportFormat.CompressedTensorsNvFp4); break;
+            default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
+        }
+    }
+
+    /// <summary>Writes the folder; returns warnings for the user. <paramref name="outFlag"/> names the folder's flag in errors.</summary>
+    public static IReadOnlyList<string> Write(QuantizationResult result, ExportFormat format, string outDir, bool overwrite, string outFlag = "--out")
     {
         switch (format)
         {
             case ExportFormat.PseudoQuant: PseudoQuantExporter.Write(result, outDir, overwrite); break;
-            case ExportFormat.FpQuant: FpQuantExporter.Write(result, outDir, pseudoquant: false, overwrite); break;
-            case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Write(result, outDir, pseudoquant: true, overwrite); break;
-            case ExportFormat.Gptq: GptqExporter.Write(result, outDir, v2: false, overwrite); break;
-            case ExportFormat.GptqV2: GptqExporter.Write(result, outDir, v2: true, overwrite); break;
-            case ExportFormat.Awq: AwqExporter.Write(result, outDir, overwrite); break;
-            case ExportFormat.CompressedTensorsNvFp4: return CompressedTensorsExporter.Write(result, outDir, nvfp4: true, overwrite);
-            case ExportFormat.CompressedTensorsInt: return CompressedTensorsExporter.Write(result, outDir, nvfp4: false, overwrite);
+            case ExportFormat.FpQuant: FpQuantExporter.Write(result, outDir, pseudoquant: false, overwrite, outFlag); break;
+            case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Write(result, outDir, pseudoquant: true, overwrite, outFlag); break;
+            case ExportFormat.Gptq: GptqExporter.Write(result, outDir, v2: false, overwrite, outFlag); break;
+            case ExportFormat.GptqV2: GptqExporter.Write(result, outDir, v2: true, overwrite, outFlag); break;
+            case ExportFormat.Awq: AwqExporter.Write(result, outDir, overwrite, outFlag); break;
+            case ExportFormat.CompressedTensorsNvFp4: return CompressedTensorsExporter.Write(result, outDir, nvfp4: true, overwrite, outFlag);
+            case ExportFormat.CompressedTensorsInt: return CompressedTensorsExporter.Write(result, outDir, nvfp4: false, overwrite, outFlag);
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
         return [];

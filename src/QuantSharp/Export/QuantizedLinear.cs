@@ -16,17 +16,17 @@ public sealed record QuantizedLinear(string Prefix, string Linear, string Slot, 
     public static IReadOnlyList<QuantizedLinear> All(QuantizationResult result, string format)
     {
         if (result.Config.Weights is null)
-            throw new QuantSharpException($"--to {format}: the model has unquantized (16-bit) weights; packed formats need quantized weights.");
+            throw new QuantSharpException($"{format} export: the model has unquantized (16-bit) weights; packed formats need quantized weights.");
         var list = new List<QuantizedLinear>();
         var states = result.Layers.ToDictionary(s => s.Index);
         foreach (var layer in result.Model.Layers)
         {
             if (!states.TryGetValue(layer.Index, out var st))
-                throw new QuantSharpException($"--to {format}: layer {layer.Index} has no quantization state.");
+                throw new QuantSharpException($"{format} export: layer {layer.Index} has no quantization state.");
             foreach (var (name, module) in layer.Linears())
             {
                 if (!st.WeightParams.TryGetValue(name, out var p))
-                    throw new QuantSharpException($"--to {format}: model.layers.{layer.Index}.{name} has no recorded quantization parameters.");
+                    throw new QuantSharpException($"{format} export: model.layers.{layer.Index}.{name} has no recorded quantization parameters.");
                 list.Add(new QuantizedLinear($"model.layers.{layer.Index}.{name}", name, LayerwiseQuantizer.SlotOf(name), module, p, st));
             }
         }

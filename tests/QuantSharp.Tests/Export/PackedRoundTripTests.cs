@@ -102,4 +102,27 @@ public class PackedRoundTripTests
         Assert.DoesNotContain("lm_head.weight", ckpt.Names);
         Assert.DoesNotContain(ckpt.Names, n => n.StartsWith("model.layers.0.self_attn.q_proj.weight", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void WeightOnlyPackedFoldersLoadAsPlainModelsAndW4A4OnesRefuseTo()
+    {
+        using var dir = Fixtures.NewTempDir();
+        using (var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
+        {
+            using var result = LayerwiseQuantizer.Run(model, Recipe("int4-asym-g64"), null);
+            PackedExporter.Write(result, ExportFormat.Awq, dir.File("awq"), false);
+        }
+        using (var plain = CausalLM.Load(dir.File("awq"), float32, CPU))
+        using (var loaded = OnlineQuantization.Load(dir.File("awq"), float32, CPU))
+            Assert.True(plain.Layers[3].Mlp.DownProj.Weight.eq(loaded.Model.Layers[3].Mlp.DownProj.Weight).all().item<bool>());
+
+        var config = Recipe("mxfp4-w4a4-had32");
+        using (var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
+        {
+            using var result = LayerwiseQuantizer.Run(model, config, null);
+            PackedExporter.Write(result, ExportFormat.FpQuant, dir.File("fpq"), false);
+        }
+        var e = Assert.Throws<QuantSharpException>(() => CausalLM.Load(dir.File("fpq"), float32, CPU));
+        Assert.Contains("OnlineQuantization.Load", e.Message);
+    }
 }

@@ -58,6 +58,8 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
         }
     }
 
+    public override bool HasOnlineState => _nvfp4Activations;
+
     protected override bool IsPacked(string prefix) => Has(prefix + ".weight_packed");
 
     protected override Tensor DequantizeWeight(string prefix)

@@ -47,6 +47,8 @@ public sealed class FpQuantCheckpoint : PackedCheckpoint
         };
     }
 
+    public override bool HasOnlineState => true;
+
     protected override bool IsPacked(string prefix) => Has(prefix + (_pseudo ? ".dqweight" : ".qweight"));
 
     protected override Tensor DequantizeWeight(string prefix)

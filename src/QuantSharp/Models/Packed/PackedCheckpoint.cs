@@ -84,6 +84,9 @@ public abstract class PackedCheckpoint : IDisposable
     /// <summary>The float32 [out, in] weight of a packed linear.</summary>
     protected abstract Tensor DequantizeWeight(string prefix);
 
+    /// <summary>True when the model needs <see cref="RestoreOnline"/> to compute what was exported (W4A4 formats).</summary>
+    public virtual bool HasOnlineState => false;
+
     /// <summary>Online rotations / activation quantizers to attach (none for weight-only formats).</summary>
     protected virtual List<LayerQuantState> RestoreOnline(CausalLM model) => [];
 
