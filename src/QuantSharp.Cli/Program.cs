@@ -4,6 +4,7 @@ using QuantSharp.Cli.Commands;
 var root = new RootCommand("QuantSharp: post-training quantization of LLMs (FP-Quant/MR-GPTQ, FlatQuant, weight-only).")
 {
     QuantizeCommand.Create(),
+    ExportCommand.Create(),
     EvalCommand.Create(),
     GenerateCommand.Create(),
     InspectCommand.Create(),

@@ -58,7 +58,7 @@ internal static class QuantizeCommand
         var evalBatch = new Option<int>("--eval-batch-size") { DefaultValueFactory = _ => 4 };
         var noBefore = new Option<bool>("--skip-baseline") { Description = "do not measure the unquantized perplexity" };
         var save = new Option<string?>("--save", "--save_path") { Description = "write the quantized model here" };
-        var export = new Option<string>("--export") { Description = "pseudoquant", DefaultValueFactory = _ => "pseudoquant" };
+        var export = new Option<string>("--export") { Description = PackedExporter.Known, DefaultValueFactory = _ => "pseudoquant" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing --save folder" };
         var json = new Option<string?>("--json") { Description = "write a JSON report here" };
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
@@ -149,6 +149,9 @@ internal static class QuantizeCommand
             Say(q, $"model {Path.GetFullPath(dir)}  ({scalar} on {dev})");
             Say(q, $"recipe {Describe(config)}");
 
+            // Parse the export format before the long run, so a typo fails at once.
+            var exportFormat = PackedExporter.Parse(r.GetValue(export)!, "--export");
+            if (r.GetValue(save) is not null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
             int[] evalIds = tokenizer.Encode(File.ReadAllText(evalPath));
@@ -190,12 +193,11 @@ internal static class QuantizeCommand
             double writeSeconds = 0;
             if (r.GetValue(save) is { } saveDir)
             {
-                if (r.GetValue(export) != "pseudoquant")
-                    throw new QuantSharpException($"--export {r.GetValue(export)}: only pseudoquant is implemented so far.");
                 var w = Stopwatch.StartNew();
-                PseudoQuantExporter.Write(result, saveDir, r.GetValue(overwrite));
+                foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite), "--save"))
+                    Console.Error.WriteLine("warning: " + warning);
                 writeSeconds = w.Elapsed.TotalSeconds;
-                Say(q, $"saved pseudoquant model to {saveDir}");
+                Say(q, $"saved {r.GetValue(export)} model to {saveDir}");
             }
 
             if (r.GetValue(json) is { } jsonPath)

@@ -22,6 +22,13 @@ public static class PseudoQuantExporter
 {
     public const string QuantMethod = "quantsharp_pseudoquant";
 
+    /// <summary>
+    /// Side file with each linear's quantization parameters (<c>&lt;linear&gt;.scale</c>, <c>.zero</c>,
+    /// <c>.scale_bytes</c>, <c>.global_scale</c>), so <c>quantsharp export</c> can re-derive the exact codes from the
+    /// dequantized weights. Loaders of the checkpoint itself ignore it.
+    /// </summary>
+    public const string WeightParamsFile = "quantsharp_weight_params.safetensors";
+
     public static void Write(QuantizationResult result, string outDir, bool overwrite = false)
     {
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !overwrite)
@@ -34,6 +41,8 @@ public static class PseudoQuantExporter
         try
         {
             SafetensorsWriter.WriteSharded(tmp, Tensors(result, online), 2L << 30);
+            if (result.Layers.Any(l => l.WeightParams.Count > 0))
+                SafetensorsWriter.Write(Path.Combine(tmp, WeightParamsFile), WeightParamTensors(result));
             var cfg = (JsonObject)model.Config.Raw.DeepClone();
             cfg["dtype"] = DTypeName(model.DType);
             cfg.Remove("torch_dtype");
@@ -74,6 +83,19 @@ public static class PseudoQuantExporter
             foreach (var (slot, act) in st.ActivationQuantizers)
                 if (act.GlobalScale is { } gs)
                     yield return new($"model.layers.{st.Index}.{slot}.act_global_scale", gs.to(float32).cpu());
+    }
+
+    private static IEnumerable<KeyValuePair<string, Tensor>> WeightParamTensors(QuantizationResult result)
+    {
+        foreach (var st in result.Layers)
+            foreach (var (linear, p) in st.WeightParams)
+            {
+                string prefix = $"model.layers.{st.Index}.{linear}";
+                yield return new(prefix + ".scale", p.Scale.cpu());
+                if (p.Zero is { } z) yield return new(prefix + ".zero", z.cpu());
+                if (p.ScaleBytes is { } b) yield return new(prefix + ".scale_bytes", b.cpu());
+                if (p.GlobalScale is { } g) yield return new(prefix + ".global_scale", g.to(float32).cpu());
+            }
     }
 
     private static bool TryLinear(string tensorName, out int layer, out string linear)

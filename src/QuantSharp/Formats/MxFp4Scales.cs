@@ -37,4 +37,14 @@ public static class MxFp4Scales
         Tensor effective = Pow2.Exact(exponent).div_(GlobalScaleOf(rule));
         return (effective.MoveToOuterDisposeScope(), bytes.MoveToOuterDisposeScope());
     }
+
+    /// <summary>
+    /// Effective float32 scales from stored E8M0 bytes and the per-tensor global scale (3 for the FP-Quant rule, 1 for
+    /// OCP): 2^e / global, the same value <see cref="FromRawScale"/> computes.
+    /// </summary>
+    public static Tensor EffectiveFromBytes(Tensor bytes, float globalScale)
+    {
+        using var scope = NewDisposeScope();
+        return E8M0Format.Decode(bytes).div_(globalScale).MoveToOuterDisposeScope();
+    }
 }

@@ -51,4 +51,17 @@ public static class NvFp4Scales
         effective = torch.where(effective.eq(0), torch.ones_like(effective), effective);
         return (effective.MoveToOuterDisposeScope(), bytes.MoveToOuterDisposeScope());
     }
+
+    /// <summary>
+    /// Effective float32 scales from stored E4M3 bytes and the global scale (loading a packed checkpoint): the same
+    /// decode(byte)·(1/gs) as <see cref="FromRawScale"/>, with byte 0 mapped to 1 likewise, so reloaded weights equal
+    /// the in-memory ones bit for bit.
+    /// </summary>
+    public static Tensor EffectiveFromBytes(Tensor bytes, Tensor globalScale)
+    {
+        using var scope = NewDisposeScope();
+        Tensor gs = globalScale.to(ScalarType.Float32).to(bytes.device).reshape(1);
+        Tensor effective = MiniFloatFormat.E4M3.Decode(bytes).mul(gs.reciprocal());
+        return torch.where(effective.eq(0), torch.ones_like(effective), effective).MoveToOuterDisposeScope();
+    }
 }

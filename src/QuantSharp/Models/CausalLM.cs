@@ -46,6 +46,17 @@ public sealed class CausalLM : nn.Module<Tensor, Tensor>
     public static CausalLM Load(string modelDir, ScalarType dtype, Device device)
     {
         var config = ModelConfig.Load(modelDir);
+        // Weight-only packed exports (gptq, awq, compressed-tensors int) load as plain models with dequantized weights.
+        using (var packed = Packed.PackedCheckpoint.TryOpen(modelDir))
+        {
+            if (packed is not null)
+            {
+                if (packed.HasOnlineState)
+                    throw new QuantSharpException($"{modelDir}: a {packed.Config["quant_method"]} checkpoint with online rotations or activation " +
+                                                  "quantizers; load it with OnlineQuantization.Load (as quantsharp eval does), not as a plain model.");
+                return FromCheckpoint(config, packed.Read, dtype, device, modelDir);
+            }
+        }
         using var ckpt = SafetensorsCheckpoint.Open(modelDir);
         return FromCheckpoint(config, name => ckpt.Contains(name) ? ckpt.Read(name) : null, dtype, device, modelDir);
     }

@@ -18,6 +18,9 @@ public static class OnlineQuantization
     /// <summary>Loads a model folder, restoring online quantization when its config asks for it.</summary>
     public static LoadedModel Load(string dir, ScalarType dtype, Device device)
     {
+        // Packed exports (fp_quant, gptq, awq, compressed-tensors) dequantize while loading and restore their own state.
+        using (var packed = Models.Packed.PackedCheckpoint.TryOpen(dir))
+            if (packed is not null) return packed.Load(dtype, device);
         var model = CausalLM.Load(dir, dtype, device);
         try
         {
@@ -73,7 +76,7 @@ public static class OnlineQuantization
         return states;
     }
 
-    private static QuantSpec ParseSpec(JsonObject o, string path)
+    internal static QuantSpec ParseSpec(JsonObject o, string path)
     {
         string format = o["format"]?.GetValue<string>() ?? throw new InvalidFileException(path, "quantization_config.activations.format missing");
         var f = format switch

@@ -100,6 +100,22 @@ public sealed class BlockTransform : IDisposable
             orthogonal || backwardTail is null ? null : Keep(backwardTail, device, dtype));
     }
 
+    /// <summary>
+    /// A transform from a stored [g, g] block (e.g. a checkpoint's forward_hadamard_matrix) repeated over a dimension
+    /// that g divides. The block is taken as orthogonal (backward = forward), which is what FP-Quant's exports assume.
+    /// </summary>
+    public static BlockTransform FromForwardBlock(TransformKind kind, int dimension, Tensor block, Device? device = null, ScalarType? dtype = null)
+    {
+        if (block.dim() != 2 || block.shape[0] != block.shape[1])
+            throw new QuantSharpException($"a transform block must be square, got [{string.Join(", ", block.shape)}].");
+        int g = checked((int)block.shape[0]);
+        if (g <= 0 || dimension % g != 0)
+            throw new QuantSharpException($"a transform block of size {g} does not divide the dimension {dimension} it transforms.");
+        if (kind == TransformKind.FastFood) throw new QuantSharpException("fast_food blocks are not orthogonal; a stored block cannot stand for them.");
+        var shape = new BlockTransformShape(kind, dimension, g, 0, false, []);
+        return new BlockTransform(shape, Keep(block, device ?? block.device, dtype ?? block.dtype), null, null, null);
+    }
+
     /// <summary>x' = x·M on the last dimension of <paramref name="x"/> ([..., n]), computed in x's dtype and on x's device.</summary>
     public Tensor ApplyToActivations(Tensor x)
     {

@@ -1,0 +1,77 @@
+using QuantSharp.Quantization;
+
+namespace QuantSharp.Export;
+
+/// <summary>The export formats, by the names <c>--to</c> / <c>--export</c> accept.</summary>
+public enum ExportFormat
+{
+    PseudoQuant,
+    FpQuant,
+    FpQuantPseudoQuant,
+    Gptq,
+    GptqV2,
+    Awq,
+    CompressedTensorsNvFp4,
+    CompressedTensorsInt,
+}
+
+/// <summary>One entry point over every writer: parses a format name and writes a <see cref="QuantizationResult"/> in it.</summary>
+public static class PackedExporter
+{
+    public static readonly IReadOnlyDictionary<string, ExportFormat> Names = new Dictionary<string, ExportFormat>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["pseudoquant"] = ExportFormat.PseudoQuant,
+        ["fp-quant"] = ExportFormat.FpQuant,
+        ["realquant"] = ExportFormat.FpQuant,
+        ["fp-quant-pseudoquant"] = ExportFormat.FpQuantPseudoQuant,
+        ["gptq"] = ExportFormat.Gptq,
+        ["gptq-v2"] = ExportFormat.GptqV2,
+        ["awq"] = ExportFormat.Awq,
+        ["compressed-tensors-nvfp4"] = ExportFormat.CompressedTensorsNvFp4,
+        ["nvfp4-pack-quantized"] = ExportFormat.CompressedTensorsNvFp4,
+        ["compressed-tensors"] = ExportFormat.CompressedTensorsInt,
+        ["pack-quantized"] = ExportFormat.CompressedTensorsInt,
+    };
+
+    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized)";
+
+    public static ExportFormat Parse(string name, string flag) =>
+        Names.TryGetValue(name, out var f) ? f : throw new QuantSharpException($"{flag} {name}: unknown format (known: {Known}).");
+
+    /// <summary>
+    /// Throws when a run with <paramref name="config"/> on a model of <paramref name="model"/> could not be written in
+    /// <paramref name="format"/>, so a long quantization run fails before it starts rather than at export.
+    /// </summary>
+    public static void CheckCompatible(QuantizationConfig config, Models.ModelConfig model, ExportFormat format)
+    {
+        switch (format)
+        {
+            case ExportFormat.PseudoQuant: break;
+            case ExportFormat.FpQuant: FpQuantExporter.Check(config, model, "fp-quant"); break;
+            case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Check(config, model, "fp-quant-pseudoquant"); break;
+            case ExportFormat.Gptq or ExportFormat.GptqV2: GptqExporter.Check(config, format == ExportFormat.GptqV2); break;
+            case ExportFormat.Awq: AwqExporter.Check(config); break;
+            case ExportFormat.CompressedTensorsNvFp4 or ExportFormat.CompressedTensorsInt:
+                CompressedTensorsExporter.Check(config, format == ExportFormat.CompressedTensorsNvFp4); break;
+            default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
+        }
+    }
+
+    /// <summary>Writes the folder; returns warnings for the user. <paramref name="outFlag"/> names the folder's flag in errors.</summary>
+    public static IReadOnlyList<string> Write(QuantizationResult result, ExportFormat format, string outDir, bool overwrite, string outFlag = "--out")
+    {
+        switch (format)
+        {
+            case ExportFormat.PseudoQuant: PseudoQuantExporter.Write(result, outDir, overwrite); break;
+            case ExportFormat.FpQuant: FpQuantExporter.Write(result, outDir, pseudoquant: false, overwrite, outFlag); break;
+            case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Write(result, outDir, pseudoquant: true, overwrite, outFlag); break;
+            case ExportFormat.Gptq: GptqExporter.Write(result, outDir, v2: false, overwrite, outFlag); break;
+            case ExportFormat.GptqV2: GptqExporter.Write(result, outDir, v2: true, overwrite, outFlag); break;
+            case ExportFormat.Awq: AwqExporter.Write(result, outDir, overwrite, outFlag); break;
+            case ExportFormat.CompressedTensorsNvFp4: return CompressedTensorsExporter.Write(result, outDir, nvfp4: true, overwrite, outFlag);
+            case ExportFormat.CompressedTensorsInt: return CompressedTensorsExporter.Write(result, outDir, nvfp4: false, overwrite, outFlag);
+            default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
+        }
+        return [];
+    }
+}

@@ -1,0 +1,127 @@
+using System.Text.Json.Nodes;
+using QuantSharp.Export;
+using QuantSharp.Formats;
+using QuantSharp.Quantization;
+using QuantSharp.Quantizers;
+using static TorchSharp.torch;
+
+namespace QuantSharp.Models.Packed;
+
+/// <summary>
+/// Reads compressed-tensors checkpoints in the nvfp4-pack-quantized and pack-quantized formats (layouts in
+/// <see cref="CompressedTensorsExporter"/>) with one config group targeting Linear; NVFP4 input activations get an
+/// activation quantizer with input_global_scale.
+/// </summary>
+public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
+{
+    public const string Method = CompressedTensorsExporter.QuantMethod;
+
+    private readonly string _format;
+    private readonly int _bits;
+    private readonly bool _symmetric;
+    private readonly int _group; // -1: one group per row
+    private readonly bool _nvfp4Activations;
+
+    internal CompressedTensorsCheckpoint(string dir, JsonObject q) : base(dir, q)
+    {
+        if (q["config_groups"] is not JsonObject groups || groups.Count != 1 || groups.First().Value is not JsonObject group)
+            throw new InvalidFileException(ConfigPath, "quantization_config.config_groups must hold exactly one group (mixed schemes are not supported)");
+        _format = (group["format"] ?? q["format"])?.GetValue<string>()
+                  ?? throw new InvalidFileException(ConfigPath, "quantization_config.format is missing");
+        if (group["weights"] is not JsonObject w) throw new InvalidFileException(ConfigPath, "quantization_config.config_groups.*.weights is missing");
+        _bits = w["num_bits"]?.GetValue<int>() ?? throw new InvalidFileException(ConfigPath, "weights.num_bits is missing");
+        _symmetric = w["symmetric"]?.GetValue<bool>() ?? true;
+        string strategy = w["strategy"]?.GetValue<string>() ?? "";
+        _group = strategy switch
+        {
+            "group" or "tensor_group" => w["group_size"]?.GetValue<int>() ?? throw new InvalidFileException(ConfigPath, "weights.group_size is missing"),
+            "channel" => -1,
+            _ => throw new InvalidFileException(ConfigPath, $"weights.strategy '{strategy}' is not supported (group, channel, tensor_group)"),
+        };
+        switch (_format)
+        {
+            case CompressedTensorsExporter.NvFp4Format:
+                if (_bits != 4 || _group != NvFp4Scales.GroupSize || !_symmetric)
+                    throw new InvalidFileException(ConfigPath, "nvfp4-pack-quantized needs 4-bit symmetric weights in groups of 16");
+                break;
+            case CompressedTensorsExporter.PackQuantizedFormat:
+                if (_bits is not (4 or 8)) throw new InvalidFileException(ConfigPath, $"pack-quantized weights.num_bits {_bits}: 4 or 8 supported");
+                break;
+            default:
+                throw new InvalidFileException(ConfigPath, $"quantization_config.format '{_format}' is not supported (nvfp4-pack-quantized, pack-quantized)");
+        }
+        if (group["input_activations"] is JsonObject a)
+        {
+            if (_format != CompressedTensorsExporter.NvFp4Format || a["num_bits"]?.GetValue<int>() != 4 || a["type"]?.GetValue<string>() != "float")
+                throw new InvalidFileException(ConfigPath, "input_activations are supported only as NVFP4 with nvfp4-pack-quantized weights");
+            _nvfp4Activations = true;
+        }
+    }
+
+    public override bool HasOnlineState => _nvfp4Activations;
+
+    protected override bool IsPacked(string prefix) => Has(prefix + ".weight_packed");
+
+    protected override Tensor DequantizeWeight(string prefix)
+    {
+        var (rows, cols) = LinearShape(prefix);
+        if (Has(prefix + ".weight_shape"))
+        {
+            var shape = Need(prefix + ".weight_shape", ScalarType.Int32, 2).data<int>().ToArray();
+            if (shape[0] != rows || shape[1] != cols)
+                throw new InvalidFileException(ShardOf(prefix + ".weight_shape"), $"[{shape[0]}, {shape[1]}] does not match config.json's [{rows}, {cols}]", prefix + ".weight_shape");
+        }
+        long g = _group == -1 ? cols : _group;
+        if (cols % g != 0) throw new InvalidFileException(ConfigPath, $"group size {g} does not divide in_features {cols}", prefix);
+        long groups = cols / g;
+        if (_format == CompressedTensorsExporter.NvFp4Format)
+        {
+            Tensor packed = Need(prefix + ".weight_packed", ScalarType.Byte, rows, cols / 2);
+            Tensor bytes = Need(prefix + ".weight_scale", ScalarType.Byte, rows, groups);
+            Tensor global = NeedFloat(prefix + ".weight_global_scale", 1);
+            using var p = new GroupParams(NvFp4Scales.EffectiveFromBytes(bytes, global), null, bytes.clone(), global.clone(), (int)g, checked((int)cols));
+            return WeightQuantizer.Create(QuantSpec.NvFp4()).Dequantize(BitPacking.UnpackNibbles(packed), p);
+        }
+        int pf = 32 / _bits;
+        if (cols % pf != 0 || (!_symmetric && rows % pf != 0))
+            throw new InvalidFileException(ConfigPath, $"[{rows}, {cols}] is not a multiple of {pf} codes per int32", prefix);
+        Tensor codes = BitPacking.UnpackInt32(Need(prefix + ".weight_packed", ScalarType.Int32, rows, cols / pf), _bits, dim: 1);
+        Tensor scales = NeedFloat(prefix + ".weight_scale", rows, groups);
+        Tensor zeros = _symmetric
+            ? full(rows, groups, 1L << (_bits - 1), ScalarType.Int64)
+            : BitPacking.UnpackInt32(Need(prefix + ".weight_zero_point", ScalarType.Int32, rows / pf, groups), _bits, dim: 0);
+        Tensor gIdx = Has(prefix + ".weight_g_idx")
+            ? Need(prefix + ".weight_g_idx", ScalarType.Int32, cols).to(ScalarType.Int64)
+            : IntDequantizer.ContiguousGroups(cols, g);
+        if (gIdx.lt(0).any().item<bool>() || gIdx.ge(groups).any().item<bool>())
+            throw new InvalidFileException(ShardOf(prefix + ".weight_g_idx"), $"group indices outside [0, {groups})", prefix + ".weight_g_idx");
+        return IntDequantizer.Dequantize(codes, zeros, scales, gIdx);
+    }
+
+    protected override List<LayerQuantState> RestoreOnline(CausalLM model)
+    {
+        var states = new List<LayerQuantState>();
+        if (!_nvfp4Activations) return states;
+        var reader = new Dictionary<string, string> { ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj" };
+        try
+        {
+            foreach (var layer in model.Layers)
+            {
+                var st = new LayerQuantState(layer.Index);
+                states.Add(st);
+                foreach (var (slot, linear) in reader)
+                {
+                    using var gs = NeedFloat($"model.layers.{layer.Index}.{linear}.input_global_scale", 1);
+                    st.ActivationQuantizers[slot] = new ActivationQuantizerHook(QuantSpec.NvFp4(), gs);
+                }
+                st.Attach(layer);
+            }
+            return states;
+        }
+        catch
+        {
+            foreach (var s in states) s.Dispose();
+            throw;
+        }
+    }
+}
