@@ -9,6 +9,9 @@ namespace QuantSharp.Export.Onnx;
 public sealed record OnnxExportReport(
     string Path, string Format, long FileBytes, long Parameters, long QuantizedWeights, long QuantizedBytes, int Nodes)
 {
+    /// <summary>The external-data file beside the model (FILE.onnx.data) when the model exceeded 2 GiB; else null.</summary>
+    public string? ExternalDataPath { get; init; }
+
     /// <summary>Bits per quantized decoder weight (packed codes + scales + zero points); 32 for a float export.</summary>
     public double LinearBitsPerWeight => QuantizedWeights == 0 ? 32 : QuantizedBytes * 8.0 / QuantizedWeights;
 
@@ -19,8 +22,9 @@ public sealed record OnnxExportReport(
 /// <summary>
 /// Writes a Llama/Qwen causal LM as one ONNX file ONNX Runtime runs: decoder linears as com.microsoft.MatMulNBits
 /// (INT4/INT8, block-wise along the input dimension, quantized by <see cref="MatMulNBitsWeights"/>), everything else
-/// float32 from standard ops. The file is written to a temporary name and moved into place, so a failed export never
-/// leaves a partial file.
+/// float32 from standard ops. Files are written to temporary names and moved into place, so a failed export never
+/// leaves a partial file. A model over protobuf's 2 GiB limit keeps its large initializers in FILE.onnx.data (ONNX
+/// external data, which ONNX Runtime loads from beside the model).
 /// </summary>
 public static class OnnxExporter
 {
@@ -31,7 +35,11 @@ public static class OnnxExporter
         return Export(model, outPath, options);
     }
 
-    public static OnnxExportReport Export(CausalLM model, string outPath, OnnxExportOptions options)
+    public static OnnxExportReport Export(CausalLM model, string outPath, OnnxExportOptions options) =>
+        Export(model, outPath, options, forceExternalData: false);
+
+    /// <summary><paramref name="forceExternalData"/> writes external data even for a small model (tests).</summary>
+    internal static OnnxExportReport Export(CausalLM model, string outPath, OnnxExportOptions options, bool forceExternalData)
     {
         ArgumentNullException.ThrowIfNull(model);
         options.Validate();
@@ -39,10 +47,48 @@ public static class OnnxExporter
         using var noGrad = no_grad();
         var built = OnnxDecoderGraph.Build(model, options);
         string version = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0";
-        byte[] bytes = built.Graph.Serialize($"quantsharp-{model.Config.ModelType}-{options.Label}", version);
-        AtomicFile.WriteAllBytes(outPath, bytes);
-        return new OnnxExportReport(outPath, options.Label, bytes.LongLength, model.ParameterCount(),
+        string graphName = $"quantsharp-{model.Config.ModelType}-{options.Label}";
+        var report = new OnnxExportReport(outPath, options.Label, 0, model.ParameterCount(),
             built.QuantizedWeights, built.QuantizedBytes, built.Graph.Nodes.Count);
+        if (!forceExternalData && built.Graph.EstimatedInlineBytes <= OnnxGraph.MaxSerializedBytes)
+        {
+            byte[] bytes = built.Graph.Serialize(graphName, version);
+            AtomicFile.WriteAllBytes(outPath, bytes);
+            return report with { FileBytes = bytes.LongLength };
+        }
+        return WriteWithExternalData(built.Graph, graphName, version, outPath, report);
+    }
+
+    /// <summary>Model and FILE.onnx.data, both through temporary files; the data file is moved first so the model never points at a missing one.</summary>
+    private static OnnxExportReport WriteWithExternalData(OnnxGraph graph, string graphName, string version, string outPath, OnnxExportReport report)
+    {
+        string dataPath = outPath + ".data";
+        string dataTmp = AtomicFile.TempPathFor(dataPath), modelTmp = AtomicFile.TempPathFor(outPath);
+        try
+        {
+            byte[] bytes;
+            long dataBytes;
+            using (var data = new FileStream(dataTmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                bytes = graph.Serialize(graphName, version, data, Path.GetFileName(dataPath));
+                dataBytes = data.Length;
+                data.Flush(flushToDisk: true);
+            }
+            using (var model = new FileStream(modelTmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                model.Write(bytes);
+                model.Flush(flushToDisk: true);
+            }
+            File.Move(dataTmp, dataPath, overwrite: true);
+            File.Move(modelTmp, outPath, overwrite: true);
+            return report with { FileBytes = bytes.LongLength + dataBytes, ExternalDataPath = dataPath };
+        }
+        catch
+        {
+            AtomicFile.TryDelete(dataTmp);
+            AtomicFile.TryDelete(modelTmp);
+            throw;
+        }
     }
 
     /// <summary>

@@ -101,19 +101,32 @@ internal sealed class OnnxGraph
         return name;
     }
 
-    /// <summary>The ModelProto bytes; throws when the file would exceed protobuf's 2 GiB message limit.</summary>
-    public byte[] Serialize(string graphName, string producerVersion)
-    {
-        long estimate = InitializerBytes + 64L * (_nodes.Count + _initializers.Count) + (1 << 20);
-        if (estimate > MaxSerializedBytes)
-            throw new QuantSharpException(
-                $"the ONNX model would be about {estimate / (1 << 20):N0} MiB, over protobuf's 2 GiB limit for one file; " +
-                "export a smaller model or use --bits 4 (external-data files are not written by this exporter).");
+    /// <summary>Initializers at least this large go to the external-data file when one is used.</summary>
+    public const int ExternalDataMinBytes = 1024;
 
+    /// <summary>Serialized size of the model with every initializer inline (an upper-bound estimate).</summary>
+    public long EstimatedInlineBytes => InitializerBytes + 64L * (_nodes.Count + _initializers.Count) + (1 << 20);
+
+    /// <summary>
+    /// The ModelProto bytes. With <paramref name="externalData"/>, initializers of at least
+    /// <see cref="ExternalDataMinBytes"/> are appended to that stream instead and referenced by
+    /// <paramref name="externalLocation"/> (a file name relative to the model, ONNX's external-data convention).
+    /// </summary>
+    public byte[] Serialize(string graphName, string producerVersion, Stream? externalData = null, string? externalLocation = null)
+    {
+        if (externalData is not null && string.IsNullOrEmpty(externalLocation))
+            throw new ArgumentException("an external-data stream needs its location", nameof(externalLocation));
         var graph = new ProtoWriter();
         foreach (var node in _nodes) graph.Message(1, NodeProto(node));
         graph.String(2, graphName);
-        foreach (var init in _initializers) graph.Message(5, TensorProto(init));
+        foreach (var init in _initializers)
+        {
+            bool external = externalData is not null && init.Raw.Length >= ExternalDataMinBytes;
+            graph.Message(5, external ? ExternalTensorProto(init, externalData!, externalLocation!) : TensorProto(init));
+            if (graph.Length > MaxSerializedBytes)
+                throw new QuantSharpException(
+                    $"the ONNX graph exceeds protobuf's 2 GiB message limit even with external data (at initializer '{init.Name}').");
+        }
         foreach (var input in Inputs) graph.Message(11, ValueInfoProto(input));
         foreach (var output in Outputs) graph.Message(12, ValueInfoProto(output));
 
@@ -125,6 +138,26 @@ internal sealed class OnnxGraph
         model.Message(8, OpsetProto("", OnnxOpset));
         model.Message(8, OpsetProto(MicrosoftDomain, 1));
         return model.Written.ToArray();
+    }
+
+    /// <summary>TensorProto whose bytes live in the external file: external_data (13) location/offset/length, data_location (14) = EXTERNAL.</summary>
+    private static ProtoWriter ExternalTensorProto(OnnxInitializer t, Stream data, string location)
+    {
+        long offset = data.Position;
+        data.Write(t.Raw);
+        var w = new ProtoWriter();
+        foreach (long d in t.Dims) w.Varint(1, d);
+        w.Varint(2, (long)t.Type);
+        w.String(8, t.Name);
+        foreach (var (key, value) in new[] { ("location", location), ("offset", offset.ToString(CultureInfo.InvariantCulture)), ("length", t.Raw.LongLength.ToString(CultureInfo.InvariantCulture)) })
+        {
+            var entry = new ProtoWriter();
+            entry.String(1, key);
+            entry.String(2, value);
+            w.Message(13, entry);
+        }
+        w.Varint(14, 1);
+        return w;
     }
 
     private static ProtoWriter OpsetProto(string domain, long version)

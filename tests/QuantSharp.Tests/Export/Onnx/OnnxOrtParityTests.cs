@@ -64,6 +64,28 @@ public sealed class OnnxOrtParityTests
         Assert.Equal(model.Layers.Sum(l => l.Linears().Sum(x => x.Linear.Weight.numel())), q.QuantizedWeights);
     }
 
+    [Fact]
+    public void ExternalDataExport_RunsInOrtWithTheSameLogitsAsTheInlineFile()
+    {
+        // The path a model over 2 GiB takes (forced here on micro-qwen3): large initializers in FILE.onnx.data.
+        var options = new OnnxExportOptions(4, 32, Symmetric: false);
+        using var dir = Fixtures.NewTempDir();
+        using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
+        var inline = OnnxExporter.Export(model, dir.File("inline.onnx"), options);
+        var external = OnnxExporter.Export(model, dir.File("external.onnx"), options, forceExternalData: true);
+        Assert.Null(inline.ExternalDataPath);
+        Assert.Equal(dir.File("external.onnx.data"), external.ExternalDataPath);
+        long graphOnly = new FileInfo(dir.File("external.onnx")).Length;
+        Assert.True(graphOnly < inline.FileBytes / 10, $"the model file should hold only the graph and small constants, has {graphOnly} bytes");
+        Assert.Equal(new FileInfo(dir.File("external.onnx")).Length + new FileInfo(dir.File("external.onnx.data")).Length, external.FileBytes);
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp"));
+
+        long[] ids = EvalIds.Value.Take(64).Select(i => (long)i).ToArray();
+        using var a = new OrtModel(dir.File("inline.onnx"));
+        using var b = new OrtModel(dir.File("external.onnx"));
+        Assert.Equal(a.Logits(ids, 1, 64), b.Logits(ids, 1, 64));
+    }
+
     /// <summary>Max |logit difference| over the first windows, and both perplexities by the project protocol.</summary>
     private static double MaxLogitDiff(CausalLM model, string onnxPath, out double ortPpl, out double ourPpl)
     {
