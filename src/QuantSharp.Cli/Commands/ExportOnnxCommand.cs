@@ -21,7 +21,7 @@ internal static class ExportOnnxCommand
         };
         var asym = new Option<bool>("--asym") { Description = "asymmetric (per-block zero points); default symmetric" };
         var asFloat = new Option<bool>("--float") { Description = "keep the decoder linears float32 (plain MatMul)" };
-        var output = new Option<string>("--out") { Description = "the .onnx file to write", Required = true };
+        var output = new Option<string>("--out") { Description = "the .onnx file to write (over 2 GiB: plus FILE.onnx.data, ONNX external data)", Required = true };
         var json = new Option<string?>("--json") { Description = "write {file, format, bytes, bits_per_weight} here" };
 
         var cmd = new Command("export-onnx", "Write a model as an ONNX file ONNX Runtime runs (MatMulNBits INT4/INT8 linears, or float).")
@@ -42,7 +42,8 @@ internal static class ExportOnnxCommand
             var report = OnnxExporter.Export(dir, outPath, options);
             Console.WriteLine($"wrote {outPath}: {report.Format}, {report.FileBytes:N0} bytes, {report.Nodes} nodes, " +
                               $"{report.LinearBitsPerWeight:F3} bits/weight in the decoder linears, {report.FileBitsPerWeight:F3} over all parameters " +
-                              $"({watch.Elapsed.TotalSeconds:F1} s)");
+                              $"({watch.Elapsed.TotalSeconds:F1} s)" +
+                              (report.ExternalDataPath is { } data ? $"; weights in {data} (external data, keep it beside the model)" : ""));
             if (r.GetValue(json) is { } jsonPath)
             {
                 JsonOutput.Write(jsonPath, new
@@ -51,6 +52,7 @@ internal static class ExportOnnxCommand
                     model = Path.GetFullPath(dir),
                     format = report.Format,
                     bytes = report.FileBytes,
+                    external_data = report.ExternalDataPath,
                     parameters = report.Parameters,
                     quantized_weights = report.QuantizedWeights,
                     linear_bits_per_weight = report.LinearBitsPerWeight,
