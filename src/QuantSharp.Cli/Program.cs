@@ -11,5 +11,6 @@ var root = new RootCommand("QuantSharp: post-training quantization of LLMs (FP-Q
     SynthCommand.Create(),
     BenchCommand.Create(),
     ExportGgufCommand.Create(),
+    ExportOnnxCommand.Create(),
 };
 return root.Parse(args).Invoke();
