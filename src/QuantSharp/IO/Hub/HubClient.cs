@@ -68,6 +68,9 @@ public sealed class HubClient : IDisposable
     /// <summary>One file into blobs/ (unless there) and linked from snapshots/&lt;commit&gt;/.</summary>
     private async Task FetchAsync(HubModelId id, HubCacheLayout cache, string commit, string file, Dictionary<string, HubSibling> siblings, ProgressTally tally)
     {
+        // File names come from the server: one that would land outside the snapshot folder is refused.
+        if (file.StartsWith('/') || file.Contains('\\') || file.Split('/').Any(s => s is "" or "." or ".."))
+            throw new QuantSharpException($"model {id}: the repository lists a file named '{file}', which is not a safe relative path.");
         if (File.Exists(cache.SnapshotFile(commit, file))) return;
         HubFileMetadata meta = await _downloader.HeadAsync(id, commit, file).ConfigureAwait(false);
         if (!IsSafeBlobName(meta.Etag))
@@ -87,7 +90,7 @@ public sealed class HubClient : IDisposable
     }
 
     private static bool IsSafeBlobName(string etag) =>
-        etag.Length is > 0 and <= 128 && etag.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') ;
+        etag.Length is > 0 and <= 128 && etag.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
     /// <summary>Running byte count over all the files of one resolve.</summary>
     private sealed class ProgressTally(string repoId, long total, Action<HubProgress>? callback)

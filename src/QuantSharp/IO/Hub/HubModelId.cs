@@ -25,7 +25,9 @@ public sealed partial record HubModelId(string RepoId, string Revision)
         {
             repo = text[..at];
             revision = text[(at + 1)..];
-            if (revision.Length == 0 || revision.Any(char.IsWhiteSpace)) return false;
+            // The revision becomes a path under refs/ (refs/pr/1 included), so it must not climb out of it.
+            if (revision.Length == 0 || revision.Any(char.IsWhiteSpace) || revision.StartsWith('/') || revision.Contains('\\')
+                || revision.Split('/').Any(s => s is "" or "." or "..")) return false;
         }
         string[] parts = repo.Split('/');
         if (parts.Length != 2 || !parts.All(IsValidSegment)) return false;

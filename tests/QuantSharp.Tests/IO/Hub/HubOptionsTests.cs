@@ -25,6 +25,8 @@ public sealed class HubOptionsTests
     [InlineData("org/na--me")]
     [InlineData("org/name@")]
     [InlineData("models\\x")]
+    [InlineData("org/name@../../etc")]
+    [InlineData("org/name@/abs")]
     public void RejectsWhatIsNotAHubId(string text) => Assert.False(HubModelId.TryParse(text, out _));
 
     [Fact]
