@@ -30,6 +30,9 @@ public sealed class FakeHubServer : IDisposable
     /// <summary>When set, every repository request without "Bearer {token}" is answered 401 (a gated model).</summary>
     public string? RequiredToken { get; set; }
 
+    /// <summary>How many of the next requests are answered 503 (an overloaded Hub), to exercise the retries.</summary>
+    public int ServiceUnavailableCount;
+
     /// <summary>Files whose bytes are served with one byte flipped (the advertised sha256 stays the real one).</summary>
     public HashSet<string> CorruptFiles { get; } = new(StringComparer.Ordinal);
 
@@ -137,6 +140,11 @@ public sealed class FakeHubServer : IDisposable
     {
         string path = target.Split('?')[0];
         Requests.Enqueue(new HubRequest(method, path, headers.GetValueOrDefault("Range"), headers.GetValueOrDefault("Authorization")));
+        if (Interlocked.Decrement(ref ServiceUnavailableCount) >= 0)
+        {
+            await WriteAsync(stream, 503, [], null, ct);
+            return;
+        }
 
         if (path.StartsWith("/cdn-lfs/", StringComparison.Ordinal))
         {
@@ -245,7 +253,7 @@ public sealed class FakeHubServer : IDisposable
 
     private static string ReasonFor(int status) => status switch
     {
-        200 => "OK", 206 => "Partial Content", 302 => "Found", 401 => "Unauthorized", 404 => "Not Found", _ => "Status",
+        200 => "OK", 503 => "Service Unavailable", 206 => "Partial Content", 302 => "Found", 401 => "Unauthorized", 404 => "Not Found", _ => "Status",
     };
 
     /// <summary>Stops listening; later requests get "connection refused", as from an unreachable Hub.</summary>

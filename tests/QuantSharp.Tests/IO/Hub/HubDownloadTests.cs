@@ -160,4 +160,39 @@ public sealed class HubDownloadTests
         Assert.Equal(total, reports[^1].TotalDone);
         Assert.Contains(reports, p => p.File == "model.safetensors" && p.FileDone < p.FileTotal);
     }
+
+    [Fact]
+    public void ShardedModelFetchesTheIndexAndTheShardsItNames()
+    {
+        using var home = Fixtures.NewTempDir();
+        using var server = new FakeHubServer(Repo);
+        var files = FakeHubServer.MicroQwen3Files();
+        byte[] weights = files["model.safetensors"];
+        files.Remove("model.safetensors");
+        files["model-00001-of-00001.safetensors"] = weights;
+        files["consolidated.safetensors"] = weights; // a second copy some repositories carry; not named by the index
+        string[] names;
+        using (var ckpt = SafetensorsCheckpoint.Open(Fixtures.MicroQwen3)) names = [.. ckpt.Names];
+        files["model.safetensors.index.json"] = System.Text.Encoding.UTF8.GetBytes(
+            "{\"metadata\": {}, \"weight_map\": {" + string.Join(", ", names.Select(n => $"\"{n}\": \"model-00001-of-00001.safetensors\"")) + "}}");
+        server.AddRevision("main", files);
+
+        string snapshot = HubSnapshot.Resolve(Repo, HubTestOptions.For(server, home));
+
+        Assert.True(File.Exists(Path.Combine(snapshot, "model.safetensors.index.json")));
+        Assert.False(File.Exists(Path.Combine(snapshot, "consolidated.safetensors")));
+        using var checkpoint = SafetensorsCheckpoint.Open(snapshot);
+        Assert.Equal(names.Length, checkpoint.Names.Count);
+        Assert.EndsWith("model-00001-of-00001.safetensors", Assert.Single(checkpoint.ShardFiles));
+    }
+
+    [Fact]
+    public void ServiceUnavailableIsRetried()
+    {
+        using var home = Fixtures.NewTempDir();
+        using var server = FakeHubServer.WithMicroQwen3(Repo);
+        server.ServiceUnavailableCount = 2; // MaxAttempts is 3 in the test options
+        string snapshot = HubSnapshot.Resolve(Repo, HubTestOptions.For(server, home));
+        Assert.True(File.Exists(Path.Combine(snapshot, "model.safetensors")));
+    }
 }
