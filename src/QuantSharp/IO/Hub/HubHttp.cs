@@ -45,9 +45,8 @@ internal sealed class HubHttp : IDisposable
             {
                 return await attempt().ConfigureAwait(false);
             }
-            catch (HubTransientException e) when (n < _options.MaxAttempts)
+            catch (HubTransientException) when (n < _options.MaxAttempts)
             {
-                _ = e;
                 double factor = Math.Pow(2, n - 1);
                 var delay = TimeSpan.FromTicks((long)Math.Min(_options.RetryBaseDelay.Ticks * factor, _options.RetryMaxDelay.Ticks));
                 await Task.Delay(delay).ConfigureAwait(false);
