@@ -1,5 +1,6 @@
 using System.CommandLine;
 using QuantSharp.Backend;
+using QuantSharp.IO.Hub;
 using Spectre.Console;
 using TorchSharp;
 
@@ -22,7 +23,8 @@ internal static class CliCommon
 
     public static Option<string> ModelOption() => new("--model")
     {
-        Description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)",
+        Description = "Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a Hub id org/name[@revision] "
+            + "fetched into the Hugging Face cache (HF_HOME, HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE)",
         Required = true,
     };
 
@@ -40,10 +42,32 @@ internal static class CliCommon
         return path;
     }
 
+    /// <summary>
+    /// A model folder: the path itself when it exists (exactly as before), else a Hub id org/name[@revision] resolved
+    /// to its snapshot in the Hugging Face cache, downloading what is missing.
+    /// </summary>
     public static string RequireModelDir(string path)
     {
-        if (!Directory.Exists(path)) throw new QuantSharpException($"--model {path}: folder not found.");
-        return path;
+        if (Directory.Exists(path)) return path;
+        if (!HubModelId.TryParse(path, out var id)) throw new QuantSharpException($"--model {path}: folder not found.");
+        var options = HubOptions.FromEnvironment() with { Progress = DownloadReporter() };
+        return HubSnapshot.Resolve(id, options);
+    }
+
+    /// <summary>Download progress on stderr (stdout stays the command's output): each file once, then every 10%.</summary>
+    private static Action<HubProgress> DownloadReporter()
+    {
+        string lastFile = "";
+        long lastTenth = -1;
+        return p =>
+        {
+            long tenth = p.FileTotal > 0 ? p.FileDone * 10 / p.FileTotal : 10;
+            if (p.File == lastFile && tenth == lastTenth) return;
+            lastFile = p.File;
+            lastTenth = tenth;
+            Console.Error.WriteLine($"download {p.RepoId}: {p.File} {p.FileDone / 1048576.0:F1}/{p.FileTotal / 1048576.0:F1} MiB "
+                + $"(all: {p.TotalDone / 1048576.0:F1}/{p.Total / 1048576.0:F1} MiB)");
+        };
     }
 
     /// <summary>

@@ -15,7 +15,7 @@ internal static class ModelInput
     {
         if (Directory.Exists(path) || GgufModelLoader.IsGguf(path)) return path;
         if (File.Exists(path)) throw new QuantSharpException($"--model {path}: a file, but not a GGUF file (bad magic).");
-        throw new QuantSharpException($"--model {path}: folder not found.");
+        return CliCommon.RequireModelDir(path); // a Hub id org/name[@revision], or "folder not found"
     }
 
     public static BpeTokenizer Tokenizer(string path) =>

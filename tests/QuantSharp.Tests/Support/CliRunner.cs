@@ -7,7 +7,10 @@ public sealed record CliResult(int ExitCode, string StdOut, string StdErr);
 /// <summary>Runs the real CLI (QuantSharp.Cli.dll beside the tests) in a child process, as a user would.</summary>
 public static class CliRunner
 {
-    public static CliResult Run(params string[] args)
+    public static CliResult Run(params string[] args) => RunWithEnvironment(new Dictionary<string, string?>(), args);
+
+    /// <summary>Runs the CLI with environment variables set (a null value removes the variable).</summary>
+    public static CliResult RunWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "QuantSharp.Cli.dll");
         var psi = new ProcessStartInfo("dotnet")
@@ -17,6 +20,11 @@ public static class CliRunner
             UseShellExecute = false,
             WorkingDirectory = Fixtures.RepoRoot,
         };
+        foreach (var (name, value) in environment)
+        {
+            if (value is null) psi.Environment.Remove(name);
+            else psi.Environment[name] = value;
+        }
         psi.ArgumentList.Add(dll);
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
