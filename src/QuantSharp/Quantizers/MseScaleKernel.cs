@@ -16,7 +16,7 @@ internal static class MseScaleKernel
 {
     private const string Name = "quantsharp_mse_scale";
 
-    private const string Source = """
+    private const string Source = GridRoundingSource.Function + """
         extern "C" __global__ void quantsharp_mse_scale(
             const float* __restrict__ x, const float* __restrict__ scale0, const float* __restrict__ zero,
             const float* __restrict__ factors, int steps, const float* __restrict__ levels, int num_levels,
@@ -29,23 +29,8 @@ internal static class MseScaleKernel
             for (int i = 0; i < steps; i++) {
                 float s = __fmul_rn(s0, factors[i]), err = 0.0f;
                 for (int k = 0; k < n; k++) {
-                    float v = xs[k], value;
-                    if (integer_grid) {
-                        float t = rintf(__fadd_rn(__fdiv_rn(v, s), z));
-                        t = fminf(fmaxf(t, qmin), qmax);
-                        value = __fmul_rn(__fsub_rn(t, z), s);
-                    } else {
-                        float t = __fdiv_rn(v, s), a = fabsf(t);
-                        int lo = 0, hi = num_levels - 1;
-                        if (a >= levels[hi]) lo = hi;
-                        else while (hi - lo > 1) { int mid = (lo + hi) >> 1; if (levels[mid] <= a) lo = mid; else hi = mid; }
-                        float m = levels[lo];
-                        if (lo < num_levels - 1) {
-                            float below = a - levels[lo], above = levels[lo + 1] - a;
-                            if (above < below || (above == below && ((lo + 1) & 1) == 0)) m = levels[lo + 1];
-                        }
-                        value = __fmul_rn(copysignf(m, t), s);
-                    }
+                    float v = xs[k];
+                    float value = quantsharp_round_to_grid(v, s, z, levels, num_levels, integer_grid, qmin, qmax);
                     err = __fadd_rn(err, powf(fabsf(__fsub_rn(v, value)), norm));
                 }
                 if (err < best) { best = err; chosen = s; }
@@ -59,7 +44,7 @@ internal static class MseScaleKernel
     private static bool _disabled;
 
     public static bool CanRun(Tensor grouped) =>
-        grouped.device.type == DeviceType.CUDA && !_disabled && CudaKernels.Available;
+        grouped.device.type == DeviceType.CUDA && !_disabled && CudaKernels.Ready(Math.Max(0, (int)grouped.device.index), Name, Source);
 
     /// <summary>The search on [R, G, n] values with [R, G, 1] initial scales (and zero points); returns [R, G, 1].</summary>
     public static Tensor Search(Tensor grouped, Tensor scale0, Tensor? zero, ElementGrid grid, float[] factors, float norm,

@@ -21,7 +21,7 @@ internal static class GptqBlockKernel
 
     // Layout: the block, the scales/zeros and both outputs are column-major [count, rows] so that for a given column
     // consecutive threads touch consecutive addresses. u is the block's [count, count] upper factor, row-major.
-    private const string Source = """
+    private const string Source = GridRoundingSource.Function + """
         extern "C" __global__ void quantsharp_gptq_block(
             const float* __restrict__ w, const float* __restrict__ u, const float* __restrict__ scale,
             const float* __restrict__ zero, const float* __restrict__ levels, int num_levels, int integer_grid,
@@ -33,24 +33,8 @@ internal static class GptqBlockKernel
             for (int j = 0; j < count; j++) row[j] = w[(size_t)j * rows + r];
             for (int i = 0; i < count; i++) {
                 size_t at = (size_t)i * rows + r;
-                float x = row[i], s = scale[at], value;
-                if (integer_grid) {
-                    float z = zero ? zero[at] : 0.0f;
-                    float t = rintf(__fadd_rn(__fdiv_rn(x, s), z));      /* round half to even, like torch.round */
-                    t = fminf(fmaxf(t, qmin), qmax);
-                    value = __fmul_rn(__fsub_rn(t, z), s);
-                } else {
-                    float t = __fdiv_rn(x, s), a = fabsf(t);
-                    int lo = 0, hi = num_levels - 1;
-                    if (a >= levels[hi]) lo = hi;
-                    else while (hi - lo > 1) { int mid = (lo + hi) >> 1; if (levels[mid] <= a) lo = mid; else hi = mid; }
-                    float m = levels[lo];
-                    if (lo < num_levels - 1) {
-                        float below = a - levels[lo], above = levels[lo + 1] - a;
-                        if (above < below || (above == below && ((lo + 1) & 1) == 0)) m = levels[lo + 1];
-                    }
-                    value = __fmul_rn(copysignf(m, t), s);
-                }
+                float x = row[i];
+                float value = quantsharp_round_to_grid(x, scale[at], zero ? zero[at] : 0.0f, levels, num_levels, integer_grid, qmin, qmax);
                 q_out[at] = value;
                 float e = __fdiv_rn(__fsub_rn(x, value), u[i * count + i]);
                 err_out[at] = e;
@@ -61,7 +45,7 @@ internal static class GptqBlockKernel
 
     /// <summary>True when the kernel can run for this weight (CUDA, fused kernels available, block fits).</summary>
     public static bool CanRun(Tensor w, int blockSize) =>
-        w.device.type == DeviceType.CUDA && blockSize <= MaxColumns && CudaKernels.Available;
+        w.device.type == DeviceType.CUDA && blockSize <= MaxColumns && CudaKernels.Ready(Math.Max(0, (int)w.device.index), Name, Source);
 
     /// <summary>
     /// Quantizes block columns [c1, c2) of <paramref name="w"/> (already permuted) with per-position scales/zeros

@@ -72,6 +72,29 @@ internal static unsafe class CudaKernels
         return THSTensor_data(t.Handle);
     }
 
+    private static readonly ConcurrentDictionary<string, string> CompileFailures = new();
+
+    /// <summary>
+    /// True when kernel <paramref name="name"/> is compiled (or compiles now) for the device. A kernel that fails to
+    /// compile is reported once on stderr and then reported unavailable, so callers fall back to their tensor path
+    /// instead of failing a run.
+    /// </summary>
+    public static bool Ready(int device, string name, string source)
+    {
+        if (!Available || CompileFailures.ContainsKey(name)) return false;
+        try
+        {
+            Functions.GetOrAdd((device, name), key => Compile(key.Device, key.Name, source));
+            return true;
+        }
+        catch (QuantSharpException e)
+        {
+            if (CompileFailures.TryAdd(name, e.Message))
+                Console.Error.WriteLine($"warning: CUDA kernel '{name}' is unavailable ({e.Message}); using tensor operations instead.");
+            return false;
+        }
+    }
+
     /// <summary>
     /// Launches <paramref name="name"/> from <paramref name="source"/> (compiled once per device) with a 1-D grid.
     /// Each argument is an IntPtr (device pointer), int, long or float, passed by value in order.
