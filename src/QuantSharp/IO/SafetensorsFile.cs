@@ -41,28 +41,7 @@ public sealed class SafetensorsFile : IDisposable
         _byName = header.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
     }
 
-    public static SafetensorsFile Open(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException)
-        {
-            throw new InvalidFileException(path, $"cannot open: {e.Message}", null, e);
-        }
-        try
-        {
-            return ReadHeader(path, handle);
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
-    }
+    public static SafetensorsFile Open(string path) => ReadOnlyFileHandle.Open(path, handle => ReadHeader(path, handle));
 
     private static SafetensorsFile ReadHeader(string path, SafeFileHandle handle)
     {
