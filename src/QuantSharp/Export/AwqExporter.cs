@@ -44,21 +44,11 @@ public static class AwqExporter
         });
     }
 
-    private static IEnumerable<ExportTensor> Tensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, Quantizers.QuantSpec spec)
-    {
-        var byWeight = linears.ToDictionary(l => l.Prefix + ".weight");
-        foreach (var (name, p) in result.Model.StateDict())
-        {
-            if (!byWeight.TryGetValue(name, out var lin))
-            {
-                yield return new ExportTensor(name, p);
-                continue;
-            }
-            using var c = IntLinearCodes.Of(lin, spec);
-            using var scope = NewDisposeScope();
-            yield return new ExportTensor(lin.Prefix + ".qweight", BitPacking.PackInt32(c.Codes.t(), 4, dim: 1, BitPacking.AwqOrder));
-            yield return new ExportTensor(lin.Prefix + ".qzeros", BitPacking.PackInt32(c.Zeros.t(), 4, dim: 1, BitPacking.AwqOrder));
-            yield return new ExportTensor(lin.Prefix + ".scales", c.Scales.t().to(float16).contiguous());
-        }
-    }
+    private static IEnumerable<ExportTensor> Tensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, Quantizers.QuantSpec spec) =>
+        IntLinearCodes.WithPackedLinears(result, linears, spec, (lin, c) =>
+        [
+            new ExportTensor(lin.Prefix + ".qweight", BitPacking.PackInt32(c.Codes.t(), 4, dim: 1, BitPacking.AwqOrder)),
+            new ExportTensor(lin.Prefix + ".qzeros", BitPacking.PackInt32(c.Zeros.t(), 4, dim: 1, BitPacking.AwqOrder)),
+            new ExportTensor(lin.Prefix + ".scales", c.Scales.t().to(float16).contiguous()),
+        ]);
 }

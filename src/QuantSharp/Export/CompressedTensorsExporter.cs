@@ -132,25 +132,16 @@ public static class CompressedTensorsExporter
         }
     }
 
-    private static IEnumerable<ExportTensor> IntTensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, QuantSpec spec)
+    private static IEnumerable<ExportTensor> IntTensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, QuantSpec spec) =>
+        IntLinearCodes.WithPackedLinears(result, linears, spec, (lin, c) => IntLinearTensors(lin, c, spec, result.Model.DType));
+
+    private static IEnumerable<ExportTensor> IntLinearTensors(QuantizedLinear lin, IntLinearCodes c, QuantSpec spec, ScalarType dtype)
     {
-        var byWeight = linears.ToDictionary(l => l.Prefix + ".weight");
-        var dtype = result.Model.DType;
-        foreach (var (name, p) in result.Model.StateDict())
-        {
-            if (!byWeight.TryGetValue(name, out var lin))
-            {
-                yield return new ExportTensor(name, p);
-                continue;
-            }
-            using var c = IntLinearCodes.Of(lin, spec);
-            using var scope = NewDisposeScope();
-            yield return new ExportTensor(lin.Prefix + ".weight_packed", BitPacking.PackInt32(c.Codes, spec.Bits, dim: 1));
-            yield return new ExportTensor(lin.Prefix + ".weight_scale", c.Scales.to(dtype));
-            if (!spec.Symmetric)
-                yield return new ExportTensor(lin.Prefix + ".weight_zero_point", BitPacking.PackInt32(c.Zeros, spec.Bits, dim: 0));
-            yield return new ExportTensor(lin.Prefix + ".weight_shape",
-                tensor(new[] { (int)lin.Module.OutFeatures, (int)lin.Module.InFeatures }));
-        }
+        yield return new ExportTensor(lin.Prefix + ".weight_packed", BitPacking.PackInt32(c.Codes, spec.Bits, dim: 1));
+        yield return new ExportTensor(lin.Prefix + ".weight_scale", c.Scales.to(dtype));
+        if (!spec.Symmetric)
+            yield return new ExportTensor(lin.Prefix + ".weight_zero_point", BitPacking.PackInt32(c.Zeros, spec.Bits, dim: 0));
+        yield return new ExportTensor(lin.Prefix + ".weight_shape",
+            tensor(new[] { (int)lin.Module.OutFeatures, (int)lin.Module.InFeatures }));
     }
 }

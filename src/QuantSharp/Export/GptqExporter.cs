@@ -48,34 +48,26 @@ public static class GptqExporter
         });
     }
 
-    private static IEnumerable<ExportTensor> Tensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, Quantizers.QuantSpec spec, bool v2, string format)
+    private static IEnumerable<ExportTensor> Tensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, Quantizers.QuantSpec spec, bool v2, string format) =>
+        IntLinearCodes.WithPackedLinears(result, linears, spec, (lin, c) => LinearTensors(lin, c, spec, v2, format));
+
+    private static IEnumerable<ExportTensor> LinearTensors(QuantizedLinear lin, IntLinearCodes c, Quantizers.QuantSpec spec, bool v2, string format)
     {
-        var byWeight = linears.ToDictionary(l => l.Prefix + ".weight");
-        foreach (var (name, p) in result.Model.StateDict())
+        Tensor zeros = c.Zeros;
+        if (!v2)
         {
-            if (!byWeight.TryGetValue(name, out var lin))
-            {
-                yield return new ExportTensor(name, p);
-                continue;
-            }
-            using var c = IntLinearCodes.Of(lin, spec);
-            using var scope = NewDisposeScope();
-            Tensor zeros = c.Zeros;
-            if (!v2)
-            {
-                if (zeros.eq(0).any().item<bool>())
-                    throw new QuantSharpException($"{format} export: tensor '{lin.Prefix}' has zero point 0, which GPTQ v1 (zeros stored minus one) cannot hold; export gptq-v2 instead.");
-                zeros = zeros - 1;
-            }
-            Tensor qweight = BitPacking.PackInt32(c.Codes.t(), spec.Bits, dim: 0);
-            Tensor qzeros = BitPacking.PackInt32(zeros.t(), spec.Bits, dim: 1);
-            Tensor scales = c.Scales.t().to(float16).contiguous();
-            long columns = lin.Module.InFeatures;
-            Tensor gIdx = arange(columns, ScalarType.Int64).div(c.GroupSize, RoundingMode.floor).to(ScalarType.Int32);
-            yield return new ExportTensor(lin.Prefix + ".qweight", qweight);
-            yield return new ExportTensor(lin.Prefix + ".qzeros", qzeros);
-            yield return new ExportTensor(lin.Prefix + ".scales", scales);
-            yield return new ExportTensor(lin.Prefix + ".g_idx", gIdx);
+            if (zeros.eq(0).any().item<bool>())
+                throw new QuantSharpException($"{format} export: tensor '{lin.Prefix}' has zero point 0, which GPTQ v1 (zeros stored minus one) cannot hold; export gptq-v2 instead.");
+            zeros = zeros - 1;
         }
+        Tensor qweight = BitPacking.PackInt32(c.Codes.t(), spec.Bits, dim: 0);
+        Tensor qzeros = BitPacking.PackInt32(zeros.t(), spec.Bits, dim: 1);
+        Tensor scales = c.Scales.t().to(float16).contiguous();
+        long columns = lin.Module.InFeatures;
+        Tensor gIdx = arange(columns, ScalarType.Int64).div(c.GroupSize, RoundingMode.floor).to(ScalarType.Int32);
+        yield return new ExportTensor(lin.Prefix + ".qweight", qweight);
+        yield return new ExportTensor(lin.Prefix + ".qzeros", qzeros);
+        yield return new ExportTensor(lin.Prefix + ".scales", scales);
+        yield return new ExportTensor(lin.Prefix + ".g_idx", gIdx);
     }
 }

@@ -31,6 +31,27 @@ public sealed class IntLinearCodes : IDisposable
     public int GroupSize { get; }
 
     /// <summary>
+    /// The model's state dict with each quantized linear's weight replaced by what <paramref name="pack"/> makes of
+    /// its codes (the tensors of one linear are alive until the writer asks for the next ones).
+    /// </summary>
+    public static IEnumerable<ExportTensor> WithPackedLinears(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears,
+        QuantSpec spec, Func<QuantizedLinear, IntLinearCodes, IEnumerable<ExportTensor>> pack)
+    {
+        var byWeight = linears.ToDictionary(l => l.Prefix + ".weight");
+        foreach (var (name, p) in result.Model.StateDict())
+        {
+            if (!byWeight.TryGetValue(name, out var lin))
+            {
+                yield return new ExportTensor(name, p);
+                continue;
+            }
+            using var c = Of(lin, spec);
+            using var scope = NewDisposeScope();
+            foreach (var t in pack(lin, c)) yield return t;
+        }
+    }
+
+    /// <summary>
     /// Checks that a run can be stored by a weight-only INT format without changing the model: INT weights of a
     /// packable width, 16-bit activations and no rotation (these formats have nowhere to put one).
     /// </summary>
