@@ -36,7 +36,12 @@ public static class PackedExporter
     public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized)";
 
     public static ExportFormat Parse(string name, string flag) =>
-        Names.TryGetValue(name, out var f) ? f : throw new QuantSharpException($"{flag} {name}: unknown format (known: {Known}).");
+        Names.TryGetValue(name, out var f) ? f
+        : name.StartsWith("gguf", StringComparison.OrdinalIgnoreCase)
+            ? throw new QuantSharpException($"{flag} {name}: GGUF files are written by `quantsharp export-gguf --model DIR --gguf-type q4_k --out FILE.gguf`.")
+        : name.StartsWith("onnx", StringComparison.OrdinalIgnoreCase)
+            ? throw new QuantSharpException($"{flag} {name}: ONNX files are written by `quantsharp export-onnx --model DIR --bits 4 --block-size 128 --out FILE.onnx`.")
+        : throw new QuantSharpException($"{flag} {name}: unknown format (known: {Known}).");
 
     /// <summary>
     /// Throws when a run with <paramref name="config"/> on a model of <paramref name="model"/> could not be written in

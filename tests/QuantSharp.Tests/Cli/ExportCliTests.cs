@@ -89,4 +89,15 @@ public class ExportCliTests
         Assert.DoesNotContain("perplexity", q.StdOut);
         Assert.False(Directory.Exists(dir.File("x")));
     }
+
+    [Theory]
+    [InlineData("gguf", "export-gguf")]
+    [InlineData("onnx", "export-onnx")]
+    public void ExportToGgufOrOnnxPointsToTheirOwnVerbs(string target, string verb)
+    {
+        var r = CliRunner.Run("export", "--model", Fixtures.MicroQwen3, "--to", target, "--out", Path.Combine(Path.GetTempPath(), "qs-never-written"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(verb, r.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), "qs-never-written")));
+    }
 }
