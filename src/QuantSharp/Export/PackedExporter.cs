@@ -37,9 +37,9 @@ public static class PackedExporter
 
     public static ExportFormat Parse(string name, string flag) =>
         Names.TryGetValue(name, out var f) ? f
-        : name.StartsWith("gguf", StringComparison.OrdinalIgnoreCase)
+        : name.Equals("gguf", StringComparison.OrdinalIgnoreCase)
             ? throw new QuantSharpException($"{flag} {name}: GGUF files are written by `quantsharp export-gguf --model DIR --gguf-type q4_k --out FILE.gguf`.")
-        : name.StartsWith("onnx", StringComparison.OrdinalIgnoreCase)
+        : name.Equals("onnx", StringComparison.OrdinalIgnoreCase)
             ? throw new QuantSharpException($"{flag} {name}: ONNX files are written by `quantsharp export-onnx --model DIR --bits 4 --block-size 128 --out FILE.onnx`.")
         : throw new QuantSharpException($"{flag} {name}: unknown format (known: {Known}).");
 
