@@ -121,27 +121,34 @@ public sealed class BlockTransform : IDisposable
     {
         CheckInput(x, "activations");
         if (Kind == TransformKind.Identity) return x.alias(); // a new handle to the same storage, nothing to compute
-        if (!Backend.Devices.Same(x.device, _forwardBlock.device))
-        {
-            // A layer streamed between devices (--cpu-offload-modules) keeps its transforms where they were made.
-            if (_otherDevice is null || !Backend.Devices.Same(_otherDevice.Device, x.device))
-            {
-                _otherDevice?.Dispose();
-                _otherDevice = To(x.device, DType);
-            }
-            return _otherDevice.ApplyToActivations(x);
-        }
+        if (!Backend.Devices.Same(x.device, _forwardBlock.device)) return On(x.device).ApplyToActivations(x);
         return BlockDiagonalProduct.Multiply(x, _forwardBlock, _forwardTail);
     }
 
     private BlockTransform? _otherDevice;
 
     /// <summary>
+    /// This transform's copy on <paramref name="device"/> (cached, owned by this instance): a layer streamed between
+    /// devices (--cpu-offload-modules) keeps its transforms where they were made while its tensors move.
+    /// </summary>
+    private BlockTransform On(Device device)
+    {
+        if (_otherDevice is null || !Backend.Devices.Same(_otherDevice.Device, device))
+        {
+            _otherDevice?.Dispose();
+            _otherDevice = To(device, DType);
+        }
+        return _otherDevice;
+    }
+
+    /// <summary>
     /// W' = W·M⁻ᵀ for a weight [out, n] whose input dimension is n, so that ApplyToActivations(x)·W'ᵀ = x·Wᵀ.
     /// Half-precision weights are folded in float32 and rounded once at the end, because the block entries (e.g.
     /// 2^-3.5 for g = 128) are not representable in bf16 and rounding them would skew every weight the same way.
     /// </summary>
-    public Tensor FoldIntoWeight(Tensor w) => MultiplyWeight(w, "fold", _backwardBlock, _backwardTail);
+    public Tensor FoldIntoWeight(Tensor w) => Backend.Devices.Same(w.device, Device)
+        ? MultiplyWeight(w, "fold", _backwardBlock, _backwardTail)
+        : On(w.device).FoldIntoWeight(w);
 
     /// <summary>
     /// Undoes <see cref="FoldIntoWeight"/> on a (possibly quantized) folded weight: W = W'·Mᵀ, so that
@@ -150,6 +157,7 @@ public sealed class BlockTransform : IDisposable
     /// </summary>
     public Tensor UnfoldFromWeight(Tensor folded)
     {
+        if (!Backend.Devices.Same(folded.device, Device)) return On(folded.device).UnfoldFromWeight(folded);
         using var scope = NewDisposeScope();
         return MultiplyWeight(folded, "unfold", _forwardBlock.t(), _forwardTail?.t()).MoveToOuterDisposeScope();
     }
