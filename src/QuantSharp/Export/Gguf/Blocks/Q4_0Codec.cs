@@ -22,22 +22,8 @@ internal sealed class Q4_0Codec : IGgmlBlockCodec
         {
             var x = row.Slice(b * 32, 32);
             var y = blocks.Slice(b * 18, 18);
-            if (importance.IsEmpty)
-            {
-                float amax = 0, max = 0;
-                foreach (float v in x)
-                    if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
-                float d = max / -8;
-                float id = d != 0 ? 1 / d : 0;
-                GgmlHalf.WriteF16(y, d);
-                // Truncation after +8.5 rounds to nearest; the top is clamped because x = max/d·… can reach 16.
-                for (int j = 0; j < 32; j++) levels[j] = (byte)Math.Min(15, (int)(x[j] * id + 8.5f));
-            }
-            else
-            {
-                ScaleSearch.ImportanceWeights(x, importance.Slice(b * 32, 32), sigma2, weights);
-                GgmlHalf.WriteF16(y, ScaleSearch.SymmetricWeighted(8, x, levels, weights));
-            }
+            var imp = importance.IsEmpty ? ReadOnlySpan<float>.Empty : importance.Slice(b * 32, 32);
+            GgmlHalf.WriteF16(y, ScaleSearch.SymmetricBlock(8, x, imp, sigma2, levels, weights));
             PackNibbles(levels, y[2..]);
         }
     }

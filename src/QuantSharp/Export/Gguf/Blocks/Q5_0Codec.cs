@@ -22,21 +22,8 @@ internal sealed class Q5_0Codec : IGgmlBlockCodec
         {
             var x = row.Slice(b * 32, 32);
             var y = blocks.Slice(b * 22, 22);
-            if (importance.IsEmpty)
-            {
-                float amax = 0, max = 0;
-                foreach (float v in x)
-                    if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
-                float d = max / -16;
-                float id = d != 0 ? 1 / d : 0;
-                GgmlHalf.WriteF16(y, d);
-                for (int j = 0; j < 32; j++) levels[j] = (byte)Math.Min(31, (int)(x[j] * id + 16.5f));
-            }
-            else
-            {
-                ScaleSearch.ImportanceWeights(x, importance.Slice(b * 32, 32), sigma2, weights);
-                GgmlHalf.WriteF16(y, ScaleSearch.SymmetricWeighted(16, x, levels, weights));
-            }
+            var imp = importance.IsEmpty ? ReadOnlySpan<float>.Empty : importance.Slice(b * 32, 32);
+            GgmlHalf.WriteF16(y, ScaleSearch.SymmetricBlock(16, x, imp, sigma2, levels, weights));
             uint high = 0;
             for (int j = 0; j < 32; j++) high |= (uint)((levels[j] >> 4) & 1) << j;
             BinaryPrimitives.WriteUInt32LittleEndian(y[2..], high);

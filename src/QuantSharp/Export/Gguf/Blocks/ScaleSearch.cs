@@ -227,6 +227,29 @@ internal static class ScaleSearch
     }
 
     /// <summary>Σx² of a span, in float as ggml sums it.</summary>
+    /// <summary>
+    /// Levels in [0, 2·offset) of a symmetric block with value = d·(level − offset) (Q4_0: offset 8, Q5_0: 16); returns d.
+    /// Without importance d = max/−offset (the signed value of largest magnitude maps to −offset) and levels are
+    /// truncated after +offset+0.5, i.e. rounded, the top clamped since x·(1/d) can reach 2·offset; with importance
+    /// <paramref name="weights"/> (filled here) drive ggml's weighted search.
+    /// </summary>
+    public static float SymmetricBlock(int offset, ReadOnlySpan<float> x, ReadOnlySpan<float> importance, float sigma2,
+        Span<byte> levels, Span<float> weights)
+    {
+        if (importance.IsEmpty)
+        {
+            float amax = 0, max = 0;
+            foreach (float v in x)
+                if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+            float d = max / -offset;
+            float id = d != 0 ? 1 / d : 0;
+            for (int j = 0; j < x.Length; j++) levels[j] = (byte)Math.Min(2 * offset - 1, (int)(x[j] * id + (offset + 0.5f)));
+            return d;
+        }
+        ImportanceWeights(x, importance, sigma2, weights);
+        return SymmetricWeighted(offset, x, levels, weights);
+    }
+
     public static float SumSquares(ReadOnlySpan<float> x)
     {
         float s = 0;
