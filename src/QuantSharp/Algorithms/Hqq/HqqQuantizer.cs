@@ -68,17 +68,29 @@ public static class HqqQuantizer
         {
             // One scope per iteration: the temporaries are weight-sized.
             using var step = NewDisposeScope();
-            Tensor wq = grouped.mul(s).add_(current).round_().clamp_(0, maxCode);
-            Tensor diff = grouped.sub(wq.sub(current).div_(s));
-            double error = diff.abs().mean().item<float>();
+            var (next, error) = Step(grouped, s, current, maxCode, beta, options.LpNorm);
             if (!(error < best)) break;
             best = error;
             bestZero.copy_(current);
-            Tensor we = Shrink(diff, beta, options.LpNorm);
-            current.copy_(wq.sub(grouped.sub(we).mul_(s)).mean([-1], keepdim: true));
+            current.copy_(next);
             beta *= options.Kappa;
         }
         return bestZero.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One proximal step: the mean |W − W_r| over the tensor with zero <paramref name="z"/>, and the updated zero
+    /// mean(W_q − (W − shrink(W − W_r))·s) per group.
+    /// </summary>
+    internal static (Tensor Zero, double Error) Step(Tensor grouped, Tensor s, Tensor z, int maxCode, double beta, double p)
+    {
+        using var scope = NewDisposeScope();
+        Tensor wq = grouped.mul(s).add_(z).round_().clamp_(0, maxCode);
+        Tensor diff = grouped.sub(wq.sub(z).div_(s));
+        double error = diff.abs().mean().item<float>();
+        Tensor we = Shrink(diff, beta, p);
+        Tensor next = wq.sub(grouped.sub(we).mul_(s)).mean([-1], keepdim: true);
+        return (next.MoveToOuterDisposeScope(), error);
     }
 
     /// <summary>The generalised soft threshold sign(x)·relu(|x| − |x|^(p−1)/β) (p = 1: the ordinary one, 1/β).</summary>
