@@ -43,6 +43,23 @@ public class IncWeightOnlyFormatTests
     }
 
     [Fact]
+    public void Nf4CodesPackTwoPerByteLowNibbleFirstAndUnpackToTheSameValues()
+    {
+        // Codes [0, 1, 7, 9, 15, 8] → bytes 0x10, 0x97, 0x8F (column 2j in the low nibble).
+        using var w = Matrix(1, -2f, -1.3923856f, 0f, 0.3f, 2f, 0.16f);
+        var q = WeightQuantizer.Create(new QuantSpec(QuantFormat.Nf4, 4, QuantSpec.PerChannel));
+        using var p = q.ComputeParams(w);
+        using var codes = q.Codes(w, p);
+        Assert.Equal(new byte[] { 0, 1, 7, 9, 15, 8 }, Bytes(codes));
+        using var packed = QuantSharp.Export.BitPacking.PackNibbles(codes);
+        Assert.Equal(new byte[] { 0x10, 0x97, 0x8F }, Bytes(packed));
+        using var unpacked = QuantSharp.Export.BitPacking.UnpackNibbles(packed);
+        using var values = q.Dequantize(unpacked, p);
+        using var direct = q.QuantizeDequantize(w, p);
+        Exact(Floats(direct), Floats(values));
+    }
+
+    [Fact]
     public void MidpointTiesGoToTheLowerLevel()
     {
         // Fp4Bnb with absmax 12 → scale 1. 2.5, 5, 7, 10 and 0.03125 sit exactly on midpoints (2|3, 4|6, 6|8, 8|12,
