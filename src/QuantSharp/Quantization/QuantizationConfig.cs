@@ -58,6 +58,8 @@ public sealed record QuantizationConfig
         {
             if (Weights is not { Format: QuantFormat.Int, Symmetric: false })
                 throw new QuantSharpException("--method hqq optimises zero points of asymmetric int weights: use --format int --asym and --w-bits < 16.");
+            if (Weights.DoubleQuant is not null || Weights.Observer != ObserverKind.MinMax)
+                throw new QuantSharpException("--method hqq has its own scale/zero handling: drop --double-quant (use --hqq-quant-scale) and --w-observer/--use-mse-search.");
             Hqq.Validate();
         }
         if (Weights is { GroupDim: 0 } && Method != QuantMethod.Rtn)

@@ -24,18 +24,19 @@ public class IncQuantizeCliTests
     }
 
     [Fact]
-    public void Nf4WithDoubleQuantAndIncSpellings()
+    public void Nf4WithDoubleQuantGroupDimZeroAndIncSpellings()
     {
         using var dir = Fixtures.NewTempDir();
         string json = dir.File("q.json");
         var r = CliRunner.Run(["quantize", "--model", Fixtures.MicroQwen3, "--format", "nf4", "--w-bits", "4", "--w-group-size", "64",
-            "--use_double_quant", "--double_quant_group_size", "128", "--eval", Fixtures.EvalText, "--skip-baseline", "--json", json, .. Small]);
+            "--use_double_quant", "--double_quant_group_size", "128", "--group_dim", "0", "--eval", Fixtures.EvalText, "--skip-baseline", "--json", json, .. Small]);
         Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var config = doc.RootElement.GetProperty("config");
         Assert.Equal("nf4", config.GetProperty("format").GetString());
         Assert.Equal(128, config.GetProperty("double_quant").GetProperty("group_size").GetInt32());
         Assert.False(config.GetProperty("double_quant").GetProperty("symmetric").GetBoolean());
+        Assert.Equal(0, config.GetProperty("group_dim").GetInt32());
     }
 
     [Theory]
