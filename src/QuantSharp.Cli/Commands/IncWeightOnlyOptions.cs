@@ -11,6 +11,7 @@ namespace QuantSharp.Cli.Commands;
 internal sealed class IncWeightOnlyOptions
 {
     private readonly Option<bool> _fullRange = new("--use-full-range", "--use_full_range") { Description = "symmetric int: scale absmax/2^(b-1), using the extra negative level (INC)" };
+    private readonly Option<string> _symRule = new("--int-sym-rule") { Description = "symmetric int scale: fpquant (2*absmax/(2^b-1), default) | inc (absmax/(2^(b-1)-1), INC's RTN)", DefaultValueFactory = _ => "fpquant" };
     private readonly Option<bool> _mseSearch = new("--use-mse-search", "--use_mse_search") { Description = "INC clip search: one ratio 1 - i/200 (i < 40) per tensor by weight MSE (= --w-observer clip)" };
     private readonly Option<int> _groupDim = new("--group-dim", "--group_dim") { Description = "1: groups along the input dimension (default); 0: along the output dimension (rtn only)", DefaultValueFactory = _ => 1 };
     private readonly Option<bool> _doubleQuant = new("--double-quant", "--use_double_quant") { Description = "quantize the per-group scales too (INC double quant)" };
@@ -26,7 +27,7 @@ internal sealed class IncWeightOnlyOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (Option o in new Option[] { _fullRange, _mseSearch, _groupDim, _doubleQuant, _doubleQuantDtype, _doubleQuantBits, _doubleQuantSym,
+        foreach (Option o in new Option[] { _fullRange, _symRule, _mseSearch, _groupDim, _doubleQuant, _doubleQuantDtype, _doubleQuantBits, _doubleQuantSym,
                      _doubleQuantAsym, _doubleQuantGroup, _hqqQuantZero, _hqqQuantScale, _hqqScaleGroup, _hqqIters })
             cmd.Options.Add(o);
     }
@@ -51,7 +52,13 @@ internal sealed class IncWeightOnlyOptions
                 throw new QuantSharpException("--double-quant-sym and --double-quant-asym contradict each other; give one.");
             dq = new DoubleQuantSpec(r.GetValue(_doubleQuantBits), r.GetValue(_doubleQuantSym), r.GetValue(_doubleQuantGroup));
         }
-        return spec with { Observer = observer, FullRange = r.GetValue(_fullRange), GroupDim = r.GetValue(_groupDim), DoubleQuant = dq };
+        var symRule = r.GetValue(_symRule)!.ToLowerInvariant() switch
+        {
+            "fpquant" => IntSymmetricRule.FpQuant,
+            "inc" => IntSymmetricRule.Inc,
+            var x => throw new QuantSharpException($"--int-sym-rule {x}: expected fpquant or inc."),
+        };
+        return spec with { SymmetricRule = symRule, Observer = observer, FullRange = r.GetValue(_fullRange), GroupDim = r.GetValue(_groupDim), DoubleQuant = dq };
     }
 
     public HqqOptions Hqq(ParseResult r) => new()

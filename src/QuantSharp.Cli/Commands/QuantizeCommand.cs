@@ -327,6 +327,7 @@ internal static class QuantizeCommand
         static_groups = c.Gptq.StaticGroups,
         rel_damp = c.Gptq.RelDamp,
         full_range = c.Weights?.FullRange,
+        int_sym_rule = c.Weights?.SymmetricRule.ToString().ToLowerInvariant(),
         group_dim = c.Weights?.GroupDim,
         double_quant = c.Weights?.DoubleQuant is { } dq ? new { bits = dq.Bits, symmetric = dq.Symmetric, group_size = dq.GroupSize } : null,
         hqq = c.Method == QuantMethod.Hqq ? new { quant_zero = c.Hqq.QuantZero, quant_scale = c.Hqq.QuantScale, scale_quant_group_size = c.Hqq.ScaleQuantGroupSize, iterations = c.Hqq.Iterations } : null,

@@ -47,3 +47,13 @@ public enum ObserverKind
     /// </summary>
     ClipSearch,
 }
+
+/// <summary>Scale rule of symmetric INT quantization.</summary>
+public enum IntSymmetricRule
+{
+    /// <summary>FP-Quant: scale 2·absmax/(2^b − 1), grid [−2^(b−1), 2^(b−1) − 1].</summary>
+    FpQuant,
+
+    /// <summary>Intel Neural Compressor's RTN: scale absmax/(2^(b−1) − 1), so ±absmax land on ±(2^(b−1) − 1).</summary>
+    Inc,
+}

@@ -31,6 +31,12 @@ public sealed record QuantSpec(
     public bool FullRange { get; init; }
 
     /// <summary>
+    /// Symmetric INT scale rule: FP-Quant's 2·absmax/(2^b − 1) (default) or INC's RTN rule absmax/(2^(b−1) − 1)
+    /// (<see cref="IntGrid.IncSymmetricScale"/>). <see cref="FullRange"/> overrides both.
+    /// </summary>
+    public IntSymmetricRule SymmetricRule { get; init; } = IntSymmetricRule.FpQuant;
+
+    /// <summary>
     /// INC's group_dim: 1 (default) groups consecutive input columns of a row; 0 groups consecutive output rows of a
     /// column (the quantizer works on the transposed weight). Per-linear methods (RTN) only.
     /// </summary>
@@ -114,6 +120,8 @@ public sealed record QuantSpec(
             throw new QuantSharpException($"format {FormatName} is symmetric only; asymmetric (zero-point) quantization applies to format int.");
         if (FullRange && !(Format == QuantFormat.Int && Symmetric))
             throw new QuantSharpException($"--use-full-range applies to symmetric int only (format {FormatName}{(Symmetric ? "" : ", asymmetric")}).");
+        if (SymmetricRule != IntSymmetricRule.FpQuant && !(Format == QuantFormat.Int && Symmetric))
+            throw new QuantSharpException($"--int-sym-rule {SymmetricRule.ToString().ToLowerInvariant()} applies to symmetric int only (format {FormatName}{(Symmetric ? "" : ", asymmetric")}).");
         if (GroupDim is not (0 or 1))
             throw new QuantSharpException($"--group-dim {GroupDim}: expected 1 (groups along the input dimension) or 0 (along the output dimension).");
         if (Observer == ObserverKind.ClipSearch && Format is QuantFormat.MxFp or QuantFormat.NvFp)

@@ -125,6 +125,19 @@ public class IncWeightOnlyFormatTests
     }
 
     [Fact]
+    public void IncSymmetricRuleUsesAbsMaxOverSeven()
+    {
+        // absmax 3 → scale 3/7; x/s = [−3.5, 0.467, 1.633, 7] → round half to even [−4, 0, 2, 7].
+        using var w = Matrix(1, -1.5f, 0.2f, 0.7f, 3f);
+        var q = WeightQuantizer.Create(QuantSpec.Int(4, QuantSpec.PerChannel) with { SymmetricRule = IntSymmetricRule.Inc });
+        using var p = q.ComputeParams(w);
+        Close([3f / 7], Floats(p.Scale));
+        using var codes = q.Codes(w, p);
+        Assert.Equal(new sbyte[] { -4, 0, 2, 7 }, SBytes(codes));
+        Assert.Throws<QuantSharpException>(() => (QuantSpec.Int(4, 64, symmetric: false) with { SymmetricRule = IntSymmetricRule.Inc }).Validate());
+    }
+
+    [Fact]
     public void ClipSearchPicksTheTensorWideRatioWithTheLowestMse()
     {
         using var scope = torch.NewDisposeScope();
