@@ -32,7 +32,7 @@ internal static class QuantizeCommand
         var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
         var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
         var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
-        var method = new Option<string?>("--method") { Description = "rtn | gptq" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq | awq | teq | autoround" };
         var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
         var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
         var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
@@ -71,12 +71,14 @@ internal static class QuantizeCommand
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
         };
+        var blockOptions = new BlockMethodOptions();
+        foreach (var o in blockOptions.All) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
-            string presetName = r.GetValue(preset) ?? (embedded ? "mr-gptq" : "");
+            string presetName = r.GetValue(preset) ?? (embedded && r.GetValue(method) is null ? "mr-gptq" : "");
             bool mr = presetName switch
             {
                 "" => false,
@@ -97,12 +99,13 @@ internal static class QuantizeCommand
             };
             int wg = ResolveGroup(fmt, r.GetValue(wGroup), r.GetValue(wGran), "--w-", 128);
             int ag = ResolveGroup(fmt, r.GetValue(aGroup), null, "--a-", QuantSpec.PerChannel);
-            bool isGptq = r.GetValue(gptqFlag) || mr || (r.GetValue(method) ?? "rtn") switch
+            QuantMethod? blockMethod = BlockMethodOptions.ParseMethod(r.GetValue(method) ?? "rtn");
+            bool isGptq = r.GetValue(gptqFlag) || mr || (blockMethod is null && (r.GetValue(method) ?? "rtn") switch
             {
                 "rtn" => false,
                 "gptq" => true,
-                var x => throw new QuantSharpException($"--method {x}: expected rtn or gptq (awq, hqq, teq, autoround and flatquant are not implemented yet)."),
-            };
+                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq, awq, teq or autoround (hqq and flatquant are not implemented yet)."),
+            });
             bool actOrder = (r.GetValue(order) ?? (mr ? "activation" : "default")) switch
             {
                 "default" => false,
@@ -114,7 +117,7 @@ internal static class QuantizeCommand
 
             var config = new QuantizationConfig
             {
-                Method = isGptq ? QuantMethod.Gptq : QuantMethod.Rtn,
+                Method = blockMethod ?? (isGptq ? QuantMethod.Gptq : QuantMethod.Rtn),
                 Weights = wb >= 16 ? null : new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule),
                 Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule),
                 Transform = tKind,
@@ -134,6 +137,7 @@ internal static class QuantizeCommand
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
+            config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
             config.Validate();
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
@@ -285,7 +289,8 @@ internal static class QuantizeCommand
     {
         string w = c.Weights is null ? "W16" : $"W{c.Weights.Bits} {c.Weights.FormatName} g{c.Weights.GroupSize}{(c.Weights.Symmetric ? "" : " asym")} {c.Weights.Observer.ToString().ToLowerInvariant()}";
         string a = c.Activations is null ? "A16" : $"A{c.Activations.Bits} {c.Activations.FormatName} g{c.Activations.GroupSize}";
-        string m = c.Method == QuantMethod.Gptq ? $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}" : "rtn";
+        string m = c.Method == QuantMethod.Gptq ? $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}"
+            : c.IsBlockMethod ? BlockMethodOptions.Describe(c) : "rtn";
         string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
         return $"{w}, {a}, {m}, {t}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
     }

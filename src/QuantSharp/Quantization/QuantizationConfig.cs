@@ -1,10 +1,13 @@
+using QuantSharp.Algorithms.AutoRound;
+using QuantSharp.Algorithms.Awq;
 using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Algorithms.Teq;
 using QuantSharp.Quantizers;
 using QuantSharp.Transforms;
 
 namespace QuantSharp.Quantization;
 
-public enum QuantMethod { Rtn, Gptq }
+public enum QuantMethod { Rtn, Gptq, Awq, Teq, AutoRound }
 
 /// <summary>
 /// Everything a quantization run needs: formats for weights and activations, method, rotations and calibration.
@@ -20,6 +23,9 @@ public sealed record QuantizationConfig
     public bool TransformRandomSigns { get; init; }
     public long TransformSeed { get; init; }
     public GptqOptions Gptq { get; init; } = new();
+    public AwqOptions Awq { get; init; } = new();
+    public TeqOptions Teq { get; init; } = new();
+    public AutoRoundOptions AutoRound { get; init; } = new();
     /// <summary>One NVFP weight global scale shared by q/k/v and one by gate/up (what fused kernels need).</summary>
     public bool FuseGlobalScale { get; init; }
     public int NumSequences { get; init; } = 128;
@@ -39,7 +45,10 @@ public sealed record QuantizationConfig
 
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
-        Method == QuantMethod.Gptq || Activations?.Format == QuantFormat.NvFp;
+        Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp;
+
+    /// <summary>Methods that work on a whole decoder block and its calibration inputs (<see cref="IBlockAlgorithm"/>).</summary>
+    public bool IsBlockMethod => Method is QuantMethod.Awq or QuantMethod.Teq or QuantMethod.AutoRound;
 
     public void Validate()
     {
@@ -53,6 +62,7 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
         if (TransformGroupSize <= 0)
             throw new QuantSharpException($"--transform-group-size {TransformGroupSize}: must be positive.");
+        if (IsBlockMethod) BlockAlgorithms.Validate(this);
         if (NumSequences < 1) throw new QuantSharpException($"--num-sequences {NumSequences}: must be at least 1.");
         if (CalibBatchSize < 1) throw new QuantSharpException($"--calib-batch-size {CalibBatchSize}: must be at least 1.");
     }
