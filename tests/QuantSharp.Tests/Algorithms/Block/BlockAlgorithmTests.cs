@@ -46,9 +46,9 @@ public class BlockAlgorithmTests
         using var f = new BlockFixture(W3);
         var before = f.Outputs();
         var norm0 = f.Layer.InputLayerNorm.Weight.clone();
-        using var teq = new TeqBlockAlgorithm(new TeqOptions { Steps = 20, LearningRate = 5e-3 });
+        using var teq = new TeqBlockAlgorithm(new TeqOptions { Steps = 8, LearningRate = 5e-3 });
         teq.Apply(f.Context());
-        Assert.Equal(20, teq.LastLosses.Count);
+        Assert.Equal(8, teq.LastLosses.Count);
         Assert.All(teq.LastLosses, l => Assert.True(double.IsFinite(l)));
         Assert.False(norm0.allclose(f.Layer.InputLayerNorm.Weight), "the trained scales were not folded into input_layernorm");
         var after = f.Outputs();
