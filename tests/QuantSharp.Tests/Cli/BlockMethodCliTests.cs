@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 
 namespace QuantSharp.Tests.Cli;
@@ -23,6 +24,23 @@ public class BlockMethodCliTests
         Assert.Equal("autoround", doc.RootElement.GetProperty("config").GetProperty("method").GetString());
         Assert.Equal(28, doc.RootElement.GetProperty("layers").GetArrayLength());
         Assert.True(double.IsFinite(doc.RootElement.GetProperty("perplexity_after").GetDouble()));
+    }
+
+    [Fact]
+    public void AwqSavedAsAwqLayoutEvaluatesToTheSamePerplexity()
+    {
+        // The folded norms and v_proj/up_proj rows travel with the packed weights: a reload scores what was quantized.
+        using var dir = Fixtures.NewTempDir();
+        string saved = dir.File("awq");
+        var q = CliRunner.Run(["quantize", "--model", Fixtures.MicroQwen3, "--method", "awq", "--eval", Fixtures.EvalText,
+            "--save", saved, "--export", "awq", .. Small]);
+        Assert.True(q.ExitCode == 0, q.StdErr + q.StdOut);
+        string line = q.StdOut.Split('\n').First(l => l.StartsWith("perplexity after", StringComparison.Ordinal));
+        double inMemory = double.Parse(line.Split(':')[1].Trim(), CultureInfo.InvariantCulture);
+        var e = CliRunner.Run("eval", "--model", saved, "--data", Fixtures.EvalText, "--seq-len", "128", "--max-windows", "2", "--device", "cpu", "--quiet");
+        Assert.True(e.ExitCode == 0, e.StdErr);
+        double reloaded = double.Parse(e.StdOut.Split(' ')[1], CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(reloaded / inMemory - 1) < 1e-3, $"reloaded awq export {reloaded} vs in-memory {inMemory}");
     }
 
     [Fact]
