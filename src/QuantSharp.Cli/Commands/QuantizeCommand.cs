@@ -33,7 +33,7 @@ internal static class QuantizeCommand
         var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
         var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
         var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
-        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq | awq | teq | autoround" };
         var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
         var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
         var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
@@ -74,12 +74,14 @@ internal static class QuantizeCommand
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
         };
         inc.AddTo(cmd);
+        var blockOptions = new BlockMethodOptions();
+        foreach (var o in blockOptions.All) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
-            string presetName = r.GetValue(preset) ?? (embedded ? "mr-gptq" : "");
+            string presetName = r.GetValue(preset) ?? (embedded && r.GetValue(method) is null ? "mr-gptq" : "");
             bool mr = presetName switch
             {
                 "" => false,
@@ -100,13 +102,14 @@ internal static class QuantizeCommand
             };
             int wg = ResolveGroup(fmt, r.GetValue(wGroup), r.GetValue(wGran), "--w-", 128);
             int ag = ResolveGroup(fmt, r.GetValue(aGroup), null, "--a-", QuantSpec.PerChannel);
-            var quantMethod = r.GetValue(gptqFlag) || mr ? QuantMethod.Gptq : (r.GetValue(method) ?? "rtn").ToLowerInvariant() switch
+            QuantMethod? blockMethod = BlockMethodOptions.ParseMethod(r.GetValue(method) ?? "rtn");
+            var quantMethod = blockMethod ?? (r.GetValue(gptqFlag) || mr ? QuantMethod.Gptq : (r.GetValue(method) ?? "rtn").ToLowerInvariant() switch
             {
                 "rtn" => QuantMethod.Rtn,
                 "gptq" => QuantMethod.Gptq,
                 "hqq" => QuantMethod.Hqq,
-                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq or hqq (awq, teq, autoround and flatquant are not implemented yet)."),
-            };
+                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq, hqq, awq, teq or autoround."),
+            });
             bool isGptq = quantMethod == QuantMethod.Gptq;
             bool actOrder = (r.GetValue(order) ?? (mr ? "activation" : "default")) switch
             {
@@ -140,6 +143,7 @@ internal static class QuantizeCommand
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
+            config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
             config.Validate();
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
@@ -300,6 +304,7 @@ internal static class QuantizeCommand
         {
             QuantMethod.Gptq => $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}",
             QuantMethod.Hqq => $"hqq{(c.Hqq.QuantZero ? " quant-zero" : "")}{(c.Hqq.QuantScale ? " quant-scale" : "")}",
+            _ when c.IsBlockMethod => BlockMethodOptions.Describe(c),
             var x => x.ToString().ToLowerInvariant(),
         };
         if (c.Weights is { } ws)

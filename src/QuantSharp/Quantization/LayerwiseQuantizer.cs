@@ -49,6 +49,7 @@ public static class LayerwiseQuantizer
         var total = Stopwatch.StartNew();
         var result = new QuantizationResult(model, config);
         int n = model.Layers.Count;
+        using var blockAlgorithm = BlockAlgorithms.Create(config);
 
         using var noGrad = no_grad();
         List<Tensor>? hidden = null;
@@ -77,7 +78,7 @@ public static class LayerwiseQuantizer
                 Dictionary<string, Tensor> folded = FoldRotations(model, layer, state);
 
                 Dictionary<string, HessianAccumulator>? hessians = null;
-                if (config.NeedsCalibration)
+                if (config.NeedsCalibration && !config.IsBlockMethod)
                 {
                     if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
                     clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
@@ -91,15 +92,31 @@ public static class LayerwiseQuantizer
                 }
                 state.FreezeActivationScales();
 
+                BlockContext? block = null;
+                if (blockAlgorithm is not null)
+                {
+                    progress?.Invoke(i, n, "block");
+                    block = new BlockContext(layer, model.Config, model.DType, hidden!, cos!, sin!, device, config,
+                        WeightQuantizer.Create(config.Weights!), folded,
+                        (name, linear, dq, p) => Record(layer, state, result, name, linear, dq, p,
+                            QuantError.Relative(folded[name], dq, null), hessianWeighted: false, warning: null));
+                    clock.Time("block", () => { blockAlgorithm.Apply(block); return 0; });
+                }
+
                 if (config.Weights is not null)
                 {
                     progress?.Invoke(i, n, "quantize");
-                    clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result); return 0; });
+                    clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, block?.Recorded); return 0; });
                 }
                 foreach (var t in folded.Values) t.Dispose();
                 if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
 
-                if (hidden is not null && i < n - 1)
+                if (block?.NextInputs is { } next)
+                {
+                    foreach (var t in hidden!) t.Dispose();
+                    hidden = next;
+                }
+                else if (hidden is not null && i < n - 1)
                 {
                     progress?.Invoke(i, n, "propagate");
                     hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true)!);
@@ -226,12 +243,14 @@ public static class LayerwiseQuantizer
     }
 
     private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state,
-        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
+        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result,
+        IReadOnlySet<string>? alreadyQuantized = null)
     {
         var config = result.Config;
         var spec = config.Weights!;
         var quantizer = WeightQuantizer.Create(spec);
-        var linears = layer.Linears().ToList();
+        // A block algorithm (AutoRound, AWQ with clipping) may have produced some linears' final weights already.
+        var linears = layer.Linears().Where(l => alreadyQuantized?.Contains(l.Name) != true).ToList();
 
         var globalScales = new Dictionary<string, Tensor?>();
         foreach (var (name, _) in linears) globalScales[name] = quantizer.ComputeGlobalScale(folded[name])?.DetachFromDisposeScope();
