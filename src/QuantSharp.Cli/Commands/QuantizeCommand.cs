@@ -64,12 +64,16 @@ internal static class QuantizeCommand
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
         var device = CliCommon.DeviceOption();
         var quiet = new Option<bool>("--quiet");
+        var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "checkpoint after every decoder layer into DIR; continues from DIR's checkpoint if it has one" };
+        var resume = new Option<string?>("--resume") { Description = "continue the interrupted run checkpointed in DIR (same model, recipe and calibration)" };
+        var rtnFallback = new Option<bool>("--allow-rtn-fallback") { Description = "quantize a GPTQ layer whose Hessian stays non-positive-definite with RTN (warned) instead of stopping" };
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+            checkpointDir, resume, rtnFallback,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
@@ -134,6 +138,14 @@ internal static class QuantizeCommand
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
+            if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
+                throw new QuantSharpException("--checkpoint-dir and --resume both name a checkpoint folder; pass one of them.");
+            config = config with
+            {
+                AllowRtnFallback = r.GetValue(rtnFallback),
+                Checkpoint = r.GetValue(resume) is { } resumeDir ? new LayerCheckpoint(resumeDir, mustExist: true, "--resume")
+                    : r.GetValue(checkpointDir) is { } ckDir ? new LayerCheckpoint(ckDir) : null,
+            };
             config.Validate();
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
@@ -181,6 +193,8 @@ internal static class QuantizeCommand
 
             using var result = CliCommon.WithProgress("quantize layers", q, p =>
                 LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, _) => p(layer, layers)));
+            if (config.Checkpoint is { ResumedLayers: > 0 } ck)
+                Say(q, $"resumed from {ck.Directory}: {ck.ResumedLayers} of {lm.Layers.Count} decoder layers were already done");
             foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
             Say(q, $"quantized {result.Reports.Count} linears in {result.Seconds:F1} s " +
                    $"(mean relative error {result.Reports.Select(x => x.RelativeError).DefaultIfEmpty(0).Average():E3})");
