@@ -50,9 +50,14 @@ public static class JsonMutator
         switch (node)
         {
             case JsonObject o:
-                foreach (var (_, child) in o.ToList())
+            {
+                var members = o.ToList();
+                // A vocabulary is an object of thousands of members: sample it, or no mutation would reach the rest.
+                var picked = members.Count <= 16 ? members : Enumerable.Range(0, 8).Select(_ => members[rng.Next(members.Count)]);
+                foreach (var (_, child) in picked)
                     if (child is not null) { into.Add(child); Collect(child, into, rng, limit); }
                 break;
+            }
             case JsonArray a:
                 for (int k = 0; k < Math.Min(a.Count, 8); k++)
                 {

@@ -99,7 +99,9 @@ public class LayerCheckpointTests
     public void SameSeedAndInputsGiveBitIdenticalResultsOnCpu()
     {
         var calib = Calibration();
-        var config = MrGptq() with { Transform = TransformKind.Hadamard, TransformRandomSigns = true, TransformSeed = 7 };
+        // GPTQ's determinism is covered above (layers solved in two processes match the uninterrupted run); here the
+        // seeded parts: random-sign rotations, calibration windows, NVFP4 activation scales.
+        var config = MrGptq() with { Method = QuantMethod.Rtn, TransformRandomSigns = true, TransformSeed = 7 };
         using var m1 = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
         using var r1 = LayerwiseQuantizer.Run(m1, config, calib);
         using var m2 = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
