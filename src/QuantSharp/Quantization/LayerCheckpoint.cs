@@ -76,7 +76,8 @@ public sealed class LayerCheckpoint
         {
             CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
             // The record's printed form lists every setting; the folder itself and the warning callback are no part of it.
-            configPart = (config with { Checkpoint = null, Gptq = config.Gptq with { OnWarning = null, LayerName = "layer" } }).ToString();
+            // Where activations are kept changes no number (the offload fallback after a CUDA OOM may switch it).
+            configPart = (config with { Checkpoint = null, CpuOffloadActivations = false, Gptq = config.Gptq with { OnWarning = null, LayerName = "layer" } }).ToString();
         }
         finally { CultureInfo.CurrentCulture = culture; }
         string calibPart = "none";

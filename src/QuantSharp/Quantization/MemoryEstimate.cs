@@ -83,6 +83,10 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
                 (Parts["model"] > c / 2 ? "; the model alone is large: quantize on a GPU without --cpu-offload-modules." : "."));
     }
 
+    /// <summary>Free bytes on a CUDA device (null on CPU or without the driver).</summary>
+    public static long? FreeGpuBytes(Device device) =>
+        device.type == DeviceType.CUDA ? Backend.Cuda.CudaKernels.DeviceMemoryFree(Math.Max(0, (int)device.index)) : null;
+
     /// <summary>MemAvailable from /proc/meminfo (Linux), else null: the check is skipped where it cannot be measured.</summary>
     public static long? AvailableCpuBytes()
     {
