@@ -66,12 +66,17 @@ internal static class QuantizeCommand
         var device = CliCommon.DeviceOption();
         var quiet = new Option<bool>("--quiet");
         var inc = new IncWeightOnlyOptions();
+        var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "checkpoint after every decoder layer into DIR; continues from DIR's checkpoint if it has one" };
+        var resume = new Option<string?>("--resume") { Description = "continue the interrupted run checkpointed in DIR (same model, recipe and calibration)" };
+        var skipMemoryCheck = new Option<bool>("--skip-memory-check") { Description = "start even when the estimated peak memory exceeds what is available" };
+        var rtnFallback = new Option<bool>("--allow-rtn-fallback") { Description = "quantize a GPTQ layer whose Hessian stays non-positive-definite with RTN (warned) instead of stopping" };
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+            checkpointDir, resume, rtnFallback, skipMemoryCheck,
         };
         inc.AddTo(cmd);
         var blockOptions = new BlockMethodOptions();
@@ -144,6 +149,14 @@ internal static class QuantizeCommand
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
             config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
+            if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
+                throw new QuantSharpException("--checkpoint-dir and --resume both name a checkpoint folder; pass one of them.");
+            config = config with
+            {
+                AllowRtnFallback = r.GetValue(rtnFallback),
+                Checkpoint = r.GetValue(resume) is { } resumeDir ? new LayerCheckpoint(resumeDir, mustExist: true, "--resume")
+                    : r.GetValue(checkpointDir) is { } ckDir ? new LayerCheckpoint(ckDir) : null,
+            };
             config.Validate();
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
@@ -173,6 +186,14 @@ internal static class QuantizeCommand
                 calibration = CalibrationData.Load(calibPath, tokenizer, config.NumSequences, config.SeqLen, config.Seed);
             }
 
+            // Estimate peak memory from the shapes before loading anything, and refuse what cannot fit.
+            var memory = MemoryEstimate.For(ModelConfig.Load(dir), scalar, config, dev.type == DeviceType.CUDA,
+                MemoryEstimate.ProcessRss().Rss ?? 0);
+            long? freeGpu = MemoryEstimate.FreeGpuBytes(dev);
+            Say(q, $"estimated peak memory: CPU {memory.CpuBytes / (double)(1L << 30):F2} GiB" +
+                   (dev.type == DeviceType.CUDA ? $", GPU {memory.GpuBytes / (double)(1L << 30):F2} GiB" : ""));
+            if (!r.GetValue(skipMemoryCheck)) memory.Check(MemoryEstimate.AvailableCpuBytes(), freeGpu, dev.ToString());
+
             var load = Stopwatch.StartNew();
             using var lm = CausalLM.Load(dir, scalar, streamLayers ? torch.CPU : dev);
             PerplexityResult EvaluateOnDevice(string label) => CliCommon.WithProgress(label, q, p =>
@@ -189,8 +210,13 @@ internal static class QuantizeCommand
                 Say(q, $"perplexity before: {before.Perplexity:F4}");
             }
 
+            // The quantization phase's own peak RSS (the kernel's high-water mark, reset here on Linux).
+            MemoryEstimate.ResetPeakRss();
             using var result = CliCommon.WithProgress("quantize layers", q, p =>
                 LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, _) => p(layer, layers)));
+            long? quantizePeakRss = MemoryEstimate.ProcessRss().Peak;
+            if (config.Checkpoint is { ResumedLayers: > 0 } ck)
+                Say(q, $"resumed from {ck.Directory}: {ck.ResumedLayers} of {lm.Layers.Count} decoder layers were already done");
             foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
             Say(q, $"quantized {result.Reports.Count} linears in {result.Seconds:F1} s " +
                    $"(mean relative error {result.Reports.Select(x => x.RelativeError).DefaultIfEmpty(0).Average():E3})");
@@ -224,6 +250,10 @@ internal static class QuantizeCommand
                     peak_memory_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
                     peak_cpu_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
                     peak_gpu_bytes = result.LayerDeviceMemoryBytes.Count > 0 ? result.LayerDeviceMemoryBytes.Max() : (long?)null,
+                    estimated_peak_cpu_bytes = memory.CpuBytes,
+                    estimated_peak_gpu_bytes = dev.type == DeviceType.CUDA ? memory.GpuBytes : (long?)null,
+                    measured_quantize_peak_cpu_bytes = quantizePeakRss,
+                    memory_estimate_parts = memory.Parts,
                     layer_gpu_bytes = result.LayerDeviceMemoryBytes,
                     warnings = result.Warnings,
                     layers = result.Reports.Select(x => new { name = x.Name, relative_mse = x.RelativeError, hessian_weighted = x.HessianWeighted }),

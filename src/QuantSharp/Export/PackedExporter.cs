@@ -65,6 +65,7 @@ public static class PackedExporter
     /// <summary>Writes the folder; returns warnings for the user. <paramref name="outFlag"/> names the folder's flag in errors.</summary>
     public static IReadOnlyList<string> Write(QuantizationResult result, ExportFormat format, string outDir, bool overwrite, string outFlag = "--out")
     {
+        IO.DiskSpace.Require(outDir, EstimateBytes(result), outFlag);
         switch (format)
         {
             case ExportFormat.PseudoQuant: PseudoQuantExporter.Write(result, outDir, overwrite); break;
@@ -78,5 +79,17 @@ public static class PackedExporter
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
         return [];
+    }
+
+    /// <summary>
+    /// Upper bound of what any layout writes: the model's tensors at their in-memory size (packed layouts are smaller)
+    /// plus the weight parameters pseudoquant keeps beside them.
+    /// </summary>
+    public static long EstimateBytes(QuantizationResult result)
+    {
+        long bytes = result.Model.parameters().Sum(p => p.numel() * p.element_size());
+        foreach (var p in result.Layers.SelectMany(l => l.WeightParams.Values))
+            bytes += p.Scale.numel() * 4 + (p.Zero?.numel() ?? 0) * 4 + (p.ScaleBytes?.numel() ?? 0);
+        return bytes;
     }
 }

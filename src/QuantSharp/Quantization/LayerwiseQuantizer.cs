@@ -54,18 +54,30 @@ public static class LayerwiseQuantizer
         using var noGrad = no_grad();
         List<Tensor>? hidden = null;
         Tensor? cos = null, sin = null;
+        LayerCheckpoint.Fingerprint? fingerprint = null;
         try
         {
             if (config.NeedsCalibration)
             {
                 hidden = clock.Time("calibrate", () => EmbedCalibration(model, calibration!, config, device));
+                NumericGuards.CheckActivations(hidden, "the embeddings of the calibration windows (model.embed_tokens)");
                 var (c, s) = model.Rotary(0, calibration![0].Length);
                 (cos, sin) = streamLayers ? (c.to(device).DetachFromDisposeScope(), s.to(device).DetachFromDisposeScope()) : (c, s);
                 if (streamLayers) { c.Dispose(); s.Dispose(); }
             }
-            for (int i = 0; i < n; i++)
+            int start = 0;
+            if (config.Checkpoint is { } checkpoint)
+            {
+                // Fingerprinted before any layer changes; finished layers come back from the folder.
+                fingerprint = LayerCheckpoint.Compute(model, config, calibration);
+                start = checkpoint.Restore(model, config, fingerprint, result,
+                    layer => { var s = new LayerQuantState(layer.Index); InstallOnlineHooks(model, layer, config, s, device); return s; },
+                    ref hidden, device);
+            }
+            for (int i = start; i < n; i++)
             {
                 var layer = model.Layers[i];
+                NumericGuards.CheckWeights(layer);
                 var state = new LayerQuantState(i);
                 result.Layers.Add(state);
                 if (streamLayers) layer.MoveTo(device);
@@ -120,11 +132,13 @@ public static class LayerwiseQuantizer
                 {
                     progress?.Invoke(i, n, "propagate");
                     hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true)!);
+                    NumericGuards.CheckActivations(hidden, $"the output of decoder layer {i} (model.layers.{i})");
                 }
                 if (device.type == DeviceType.CUDA &&
                     Backend.Cuda.CudaKernels.DeviceMemoryInUse(Math.Max(0, (int)device.index)) is { } used)
                     result.LayerDeviceMemoryBytes.Add(used);
                 if (streamLayers) clock.Time("offload", () => { StreamOut(layer, state, model.Device); return 0; });
+                config.Checkpoint?.Save(i, layer, state, result, fingerprint!, i < n - 1 ? hidden : null);
                 progress?.Invoke(i + 1, n, "done");
             }
         }
@@ -270,9 +284,20 @@ public static class LayerwiseQuantizer
                 string slotName = $"model.layers.{layer.Index}.{string.Join("+", members.Select(m => m.Name))}";
                 Tensor h = hessians![group.Key].Hessian;
                 // The solve takes the slot's Hessian over, and each slot's Hessian and float32 folds are freed as soon
-                // as it is solved: a 70B-shaped layer's down_proj Hessian alone is 3.3 GB.
-                var solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
-                    config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(), consumeHessian: true);
+                // as it is solved: a 70B-shaped layer's down_proj Hessian alone is 3.3 GB. With --allow-rtn-fallback the
+                // solve works on a copy instead, since the fallback still needs H (for its error report).
+                IReadOnlyList<GptqResult> solved;
+                try
+                {
+                    solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
+                        config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(),
+                        consumeHessian: !config.AllowRtnFallback);
+                }
+                catch (HessianNotPositiveDefiniteException e) when (config.AllowRtnFallback)
+                {
+                    solved = RtnFallback.Solve(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
+                        members.Select(m => globalScales[m.Name]).ToList(), slotName, e.Message);
+                }
                 hessians[group.Key].Dispose();
                 foreach (var m in members) folded[m.Name].Dispose();
                 for (int k = 0; k < members.Count; k++)

@@ -46,6 +46,18 @@ public sealed record QuantizationConfig
     /// <summary>Keep calibration activations in CPU memory, moving one batch at a time to the device.</summary>
     public bool CpuOffloadActivations { get; init; }
 
+    /// <summary>
+    /// Where to checkpoint after each decoder layer (and to resume from): --checkpoint-dir / --resume. Not part of the
+    /// recipe: a run resumed from a checkpoint gives exactly what the uninterrupted run gives.
+    /// </summary>
+    public LayerCheckpoint? Checkpoint { get; init; }
+
+    /// <summary>
+    /// A GPTQ layer whose Hessian stays non-positive-definite after every dampening retry falls back to RTN (reported
+    /// as a warning) instead of stopping the run: --allow-rtn-fallback.
+    /// </summary>
+    public bool AllowRtnFallback { get; init; }
+
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
         Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp;
