@@ -64,15 +64,32 @@ internal static class QuantizeCommand
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
         var device = CliCommon.DeviceOption();
         var quiet = new Option<bool>("--quiet");
+        // KV cache and FlatQuant (--method flatquant) flags.
+        var kBits = new Option<int?>("--k-bits", "--k_bits") { Description = "KV cache: key bits (16 = keep; needs --w-bits or --a-bits < 16)" };
+        var vBits = new Option<int?>("--v-bits", "--v_bits") { Description = "KV cache: value bits (16 = keep)" };
+        var kvAsym = new Option<bool>("--kv-asym") { Description = "KV cache: asymmetric (zero point) quantization" };
+        var kvGroup = new Option<int?>("--kv-group-size") { Description = "KV cache: group size along each head (default 128, capped at head_dim)" };
+        var epochs = new Option<int?>("--epochs") { Description = "flatquant: training epochs per layer (default 15)" };
+        var lr = new Option<double?>("--lr") { Description = "flatquant: learning rate of the transforms (default 5e-3; clipping 10×)" };
+        var lwc = new Option<bool>("--lwc") { Description = "flatquant: learnable weight clipping" };
+        var lac = new Option<bool>("--lac") { Description = "flatquant: learnable activation (and KV) clipping" };
+        var addDiag = new Option<bool>("--add-diag") { Description = "flatquant: learnable per-channel smoothing (SmoothQuant-style init)" };
+        var aAsym = new Option<bool>("--a-asym") { Description = "flatquant: asymmetric per-token activations" };
+        var resume = new Option<string?>("--resume") { Description = "flatquant: save each calibrated layer here and continue from it after a crash" };
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+            kBits, vBits, kvAsym, kvGroup, epochs, lr, lwc, lac, addDiag, aAsym, resume,
         };
+        var flatFlags = new FlatQuantRun.Flags(model, wBits, aBits, kBits, vBits, kvAsym, kvGroup, epochs, lr, lwc, lac, addDiag, aAsym,
+            gptqFlag, relDamp, resume, calib, numSeq, seqLen, seed, calibBatch, eval, evalSeq, evalMax, evalBatch, noBefore, save, export,
+            overwrite, json, dtype, device, quiet);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            if (r.GetValue(method) == "flatquant") return FlatQuantRun.Execute(r, flatFlags);
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
@@ -101,7 +118,7 @@ internal static class QuantizeCommand
             {
                 "rtn" => false,
                 "gptq" => true,
-                var x => throw new QuantSharpException($"--method {x}: expected rtn or gptq (awq, hqq, teq, autoround and flatquant are not implemented yet)."),
+                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq or flatquant (awq, hqq, teq and autoround are not implemented yet)."),
             };
             bool actOrder = (r.GetValue(order) ?? (mr ? "activation" : "default")) switch
             {
@@ -133,8 +150,12 @@ internal static class QuantizeCommand
                 Seed = r.GetValue(seed),
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
+                KvCache = (r.GetValue(kBits) ?? 16) < 16 || (r.GetValue(vBits) ?? 16) < 16
+                    ? new KvCacheSpec(r.GetValue(kBits) ?? 16, r.GetValue(vBits) ?? 16, r.GetValue(kvGroup) ?? 128, r.GetValue(kvAsym))
+                    : null,
             };
             config.Validate();
+            if (config.KvCache is { } kvSpec) kvSpec.Validate(ModelConfig.Load(dir).HeadDim);
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
 
@@ -151,6 +172,8 @@ internal static class QuantizeCommand
 
             // Parse the export format before the long run, so a typo fails at once.
             var exportFormat = PackedExporter.Parse(r.GetValue(export)!, "--export");
+            if (r.GetValue(save) is not null && config.KvCache is not null)
+                Console.Error.WriteLine("warning: --k-bits/--v-bits are measured in this run but not recorded in the saved model (only --method flatquant's export keeps KV-cache quantization).");
             if (r.GetValue(save) is not null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
@@ -287,7 +310,8 @@ internal static class QuantizeCommand
         string a = c.Activations is null ? "A16" : $"A{c.Activations.Bits} {c.Activations.FormatName} g{c.Activations.GroupSize}";
         string m = c.Method == QuantMethod.Gptq ? $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}" : "rtn";
         string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
-        return $"{w}, {a}, {m}, {t}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
+        string kv = c.KvCache is { } k ? $", KV cache K{k.KBits}V{k.VBits} g{k.GroupSize}{(k.Asymmetric ? " asym" : "")}" : "";
+        return $"{w}, {a}, {m}, {t}{kv}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
     }
 
     private static object ConfigJson(QuantizationConfig c, string dir, torch.ScalarType dtype, torch.Device dev) => new
@@ -308,6 +332,10 @@ internal static class QuantizeCommand
         static_groups = c.Gptq.StaticGroups,
         rel_damp = c.Gptq.RelDamp,
         fuse_global_scale = c.FuseGlobalScale,
+        k_bits = c.KvCache?.KBits ?? 16,
+        v_bits = c.KvCache?.VBits ?? 16,
+        kv_group_size = c.KvCache?.GroupSize,
+        kv_asym = c.KvCache?.Asymmetric,
         num_sequences = c.NumSequences,
         seq_len = c.SeqLen,
         seed = c.Seed,

@@ -37,6 +37,9 @@ public sealed record QuantizationConfig
     /// <summary>Keep calibration activations in CPU memory, moving one batch at a time to the device.</summary>
     public bool CpuOffloadActivations { get; init; }
 
+    /// <summary>KV-cache quantization (--k-bits/--v-bits), with a per-head Hadamard on q/k/v when a rotation is set.</summary>
+    public KvCacheSpec? KvCache { get; init; }
+
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
         Method == QuantMethod.Gptq || Activations?.Format == QuantFormat.NvFp;
@@ -53,6 +56,8 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
         if (TransformGroupSize <= 0)
             throw new QuantSharpException($"--transform-group-size {TransformGroupSize}: must be positive.");
+        if (KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues) && Weights is null && Activations is null)
+            throw new QuantSharpException("--k-bits/--v-bits quantize the KV cache of a W/A-quantized model: set --w-bits or --a-bits below 16 too.");
         if (NumSequences < 1) throw new QuantSharpException($"--num-sequences {NumSequences}: must be at least 1.");
         if (CalibBatchSize < 1) throw new QuantSharpException($"--calib-batch-size {CalibBatchSize}: must be at least 1.");
     }
