@@ -54,7 +54,8 @@ internal static class FlatQuantRun
             ResumeDir = r.GetValue(f.Resume),
         };
         options.Validate(modelConfig);
-        string exportName = r.GetValue(f.Export)!;
+        // --export defaults to pseudoquant for the other methods; FlatQuant has one layout, so an unset flag means it.
+        string exportName = r.GetResult(f.Export) is { Implicit: false } ? r.GetValue(f.Export)! : FlatQuantInt4Exporter.FormatName;
         if (r.GetValue(f.Save) is not null && exportName != FlatQuantInt4Exporter.FormatName)
             throw new QuantSharpException($"--method flatquant saves with --export {FlatQuantInt4Exporter.FormatName} (got --export {exportName}).");
         if (r.GetValue(f.Save) is not null && wb != 4)

@@ -48,6 +48,8 @@ public sealed record QuantizationConfig
     {
         Weights?.Validate("--w-");
         Activations?.Validate("--a-");
+        if (KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues) && Weights is null && Activations is null)
+            throw new QuantSharpException("--k-bits/--v-bits quantize the KV cache of a W/A-quantized model: set --w-bits or --a-bits below 16 too.");
         if (Weights is null && Activations is null && Transform == TransformKind.Identity)
             throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
         if (Method == QuantMethod.Gptq && Weights is null)
@@ -56,8 +58,6 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
         if (TransformGroupSize <= 0)
             throw new QuantSharpException($"--transform-group-size {TransformGroupSize}: must be positive.");
-        if (KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues) && Weights is null && Activations is null)
-            throw new QuantSharpException("--k-bits/--v-bits quantize the KV cache of a W/A-quantized model: set --w-bits or --a-bits below 16 too.");
         if (NumSequences < 1) throw new QuantSharpException($"--num-sequences {NumSequences}: must be at least 1.");
         if (CalibBatchSize < 1) throw new QuantSharpException($"--calib-batch-size {CalibBatchSize}: must be at least 1.");
     }
