@@ -140,7 +140,7 @@ public class FlatQuantTests
         var ids = Golden.EvalTokens();
         int[][] calib = CalibrationData.Windows(ids[..100_000], 4, 64, 42);
         using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
-        var options = W4A4KV4 with { Epochs = 3, NumSequences = 4, SeqLen = 64, BatchSize = 2, LearningRate = 5e-3 };
+        var options = W4A4KV4 with { Epochs = 2, NumSequences = 4, SeqLen = 64, BatchSize = 2, LearningRate = 5e-3 };
         using var result = FlatQuantCalibrator.Run(model, options, calib);
         Assert.All(result.Reports, r => Assert.True(r.LastLoss < r.FirstLoss, $"layer {r.Layer}: loss {r.FirstLoss:E3} → {r.LastLoss:E3}"));
         double fake = PerplexityEvaluator.Evaluate(model, ids, 128, maxWindows: 4, batchSize: 4).Perplexity;
