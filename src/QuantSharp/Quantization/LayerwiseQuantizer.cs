@@ -198,7 +198,8 @@ public static class LayerwiseQuantizer
         using var t = BlockTransform.Create(config.Transform, hd, Math.Min(config.TransformGroupSize, hd),
             config.TransformSeed + 1_000_003L + layer.Index, layer.SelfAttn.QProj.Weight.device, float32, config.TransformRandomSigns);
         Tensor m = t.DenseMatrix();
-        return new KvCacheHook(kv, hd, keyTransform: m, valueRotation: m);
+        // V is rotated by R and un-rotated by Rᵀ, which is only the inverse for orthogonal kinds (not fast_food).
+        return new KvCacheHook(kv, hd, keyTransform: m, valueRotation: t.IsOrthogonal ? m : null);
     }
 
     private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer)
