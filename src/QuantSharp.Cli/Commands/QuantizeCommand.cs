@@ -70,6 +70,19 @@ internal static class QuantizeCommand
         var resume = new Option<string?>("--resume") { Description = "continue the interrupted run checkpointed in DIR (same model, recipe and calibration)" };
         var skipMemoryCheck = new Option<bool>("--skip-memory-check") { Description = "start even when the estimated peak memory exceeds what is available" };
         var rtnFallback = new Option<bool>("--allow-rtn-fallback") { Description = "quantize a GPTQ layer whose Hessian stays non-positive-definite with RTN (warned) instead of stopping" };
+        // KV cache and FlatQuant (--method flatquant) flags.
+        var kBits = new Option<int?>("--k-bits", "--k_bits") { Description = "KV cache: key bits (16 = keep; needs --w-bits or --a-bits < 16)" };
+        var vBits = new Option<int?>("--v-bits", "--v_bits") { Description = "KV cache: value bits (16 = keep)" };
+        var kvAsym = new Option<bool>("--kv-asym") { Description = "KV cache: asymmetric (zero point) quantization" };
+        var kvGroup = new Option<int?>("--kv-group-size") { Description = "KV cache: group size along each head (default 128, capped at head_dim)" };
+        var epochs = new Option<int?>("--epochs") { Description = "flatquant: training epochs per layer (default 15)" };
+        var lwc = new Option<bool>("--lwc") { Description = "flatquant: learnable weight clipping" };
+        var lac = new Option<bool>("--lac") { Description = "flatquant: learnable activation (and KV) clipping" };
+        var addDiag = new Option<bool>("--add-diag") { Description = "flatquant: learnable per-channel smoothing (SmoothQuant-style init)" };
+        var aAsym = new Option<bool>("--a-asym") { Description = "flatquant: asymmetric per-token activations" };
+        var blockOptions = new BlockMethodOptions();
+        // One --lr for every trained method (TEQ, AutoRound, FlatQuant) and one --resume (layer checkpoints; FlatQuant its own).
+        var lr = blockOptions.Lr;
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
@@ -77,12 +90,16 @@ internal static class QuantizeCommand
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
             checkpointDir, resume, rtnFallback, skipMemoryCheck,
+            kBits, vBits, kvAsym, kvGroup, epochs, lwc, lac, addDiag, aAsym,
         };
         inc.AddTo(cmd);
-        var blockOptions = new BlockMethodOptions();
         foreach (var o in blockOptions.All) cmd.Options.Add(o);
+        var flatFlags = new FlatQuantRun.Flags(model, wBits, aBits, kBits, vBits, kvAsym, kvGroup, epochs, lr, lwc, lac, addDiag, aAsym,
+            gptqFlag, relDamp, resume, calib, numSeq, seqLen, seed, calibBatch, eval, evalSeq, evalMax, evalBatch, noBefore, save, export,
+            overwrite, json, dtype, device, quiet);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            if (r.GetValue(method) == "flatquant") return FlatQuantRun.Execute(r, flatFlags);
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
@@ -147,6 +164,9 @@ internal static class QuantizeCommand
                 Seed = r.GetValue(seed),
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
+                KvCache = (r.GetValue(kBits) ?? 16) < 16 || (r.GetValue(vBits) ?? 16) < 16
+                    ? new KvCacheSpec(r.GetValue(kBits) ?? 16, r.GetValue(vBits) ?? 16, r.GetValue(kvGroup) ?? 128, r.GetValue(kvAsym))
+                    : null,
             };
             config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
             if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
@@ -158,6 +178,7 @@ internal static class QuantizeCommand
                     : r.GetValue(checkpointDir) is { } ckDir ? new LayerCheckpoint(ckDir) : null,
             };
             config.Validate();
+            if (config.KvCache is { } kvSpec) kvSpec.Validate(ModelConfig.Load(dir).HeadDim);
             if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                 CheckDivides(dir, ws.GroupSize, "--w-group-size");
 
@@ -174,6 +195,8 @@ internal static class QuantizeCommand
 
             // Parse the export format before the long run, so a typo fails at once.
             var exportFormat = PackedExporter.Parse(r.GetValue(export)!, "--export");
+            if (r.GetValue(save) is not null && config.KvCache is not null)
+                Console.Error.WriteLine("warning: --k-bits/--v-bits are measured in this run but not recorded in the saved model (only --method flatquant's export keeps KV-cache quantization).");
             if (r.GetValue(save) is not null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
@@ -341,7 +364,8 @@ internal static class QuantizeCommand
             m += (ws.FullRange ? " full-range" : "") + (ws.GroupDim == 0 ? " group-dim 0" : "") +
                  (ws.DoubleQuant is { } dq ? $" double-quant {dq.Bits}-bit{(dq.Symmetric ? " sym" : "")} g{dq.GroupSize}" : "");
         string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
-        return $"{w}, {a}, {m}, {t}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
+        string kv = c.KvCache is { } k ? $", KV cache K{k.KBits}V{k.VBits} g{k.GroupSize}{(k.Asymmetric ? " asym" : "")}" : "";
+        return $"{w}, {a}, {m}, {t}{kv}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
     }
 
     private static object ConfigJson(QuantizationConfig c, string dir, torch.ScalarType dtype, torch.Device dev) => new
@@ -367,6 +391,10 @@ internal static class QuantizeCommand
         double_quant = c.Weights?.DoubleQuant is { } dq ? new { bits = dq.Bits, symmetric = dq.Symmetric, group_size = dq.GroupSize } : null,
         hqq = c.Method == QuantMethod.Hqq ? new { quant_zero = c.Hqq.QuantZero, quant_scale = c.Hqq.QuantScale, scale_quant_group_size = c.Hqq.ScaleQuantGroupSize, iterations = c.Hqq.Iterations } : null,
         fuse_global_scale = c.FuseGlobalScale,
+        k_bits = c.KvCache?.KBits ?? 16,
+        v_bits = c.KvCache?.VBits ?? 16,
+        kv_group_size = c.KvCache?.GroupSize,
+        kv_asym = c.KvCache?.Asymmetric,
         num_sequences = c.NumSequences,
         seq_len = c.SeqLen,
         seed = c.Seed,

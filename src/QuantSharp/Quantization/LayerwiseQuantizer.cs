@@ -213,7 +213,25 @@ public static class LayerwiseQuantizer
             }
             if (config.Activations is not null) state.ActivationQuantizers[slot] = new ActivationQuantizerHook(config.Activations);
         }
+        if (config.KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues))
+            state.KvCache = CreateKvCacheHook(model, layer, config, kv);
         state.Attach(layer);
+    }
+
+    /// <summary>
+    /// KV-cache quantizer of one layer. With a rotation configured (QuaRot-style runs), q/k and v are also rotated per
+    /// head by an orthogonal head_dim block of the same kind, so outliers are spread before the cache is quantized.
+    /// </summary>
+    private static KvCacheHook CreateKvCacheHook(CausalLM model, DecoderLayer layer, QuantizationConfig config, KvCacheSpec kv)
+    {
+        int hd = model.Config.HeadDim;
+        if (config.Transform == TransformKind.Identity) return new KvCacheHook(kv, hd);
+        using var scope = NewDisposeScope();
+        using var t = BlockTransform.Create(config.Transform, hd, Math.Min(config.TransformGroupSize, hd),
+            config.TransformSeed + 1_000_003L + layer.Index, layer.SelfAttn.QProj.Weight.device, float32, config.TransformRandomSigns);
+        Tensor m = t.DenseMatrix();
+        // V is rotated by R and un-rotated by Rᵀ, which is only the inverse for orthogonal kinds (not fast_food).
+        return new KvCacheHook(kv, hd, keyTransform: m, valueRotation: t.IsOrthogonal ? m : null);
     }
 
     private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer)

@@ -58,6 +58,9 @@ public sealed record QuantizationConfig
     /// </summary>
     public bool AllowRtnFallback { get; init; }
 
+    /// <summary>KV-cache quantization (--k-bits/--v-bits), with a per-head Hadamard on q/k/v when a rotation is set.</summary>
+    public KvCacheSpec? KvCache { get; init; }
+
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
         Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp;
@@ -69,6 +72,8 @@ public sealed record QuantizationConfig
     {
         Weights?.Validate("--w-");
         Activations?.Validate("--a-");
+        if (KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues) && Weights is null && Activations is null)
+            throw new QuantSharpException("--k-bits/--v-bits quantize the KV cache of a W/A-quantized model: set --w-bits or --a-bits below 16 too.");
         if (Weights is null && Activations is null && Transform == TransformKind.Identity)
             throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
         if (Method == QuantMethod.Gptq && Weights is null)
