@@ -33,7 +33,7 @@ internal static class QuantizeCommand
         var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
         var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
         var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
-        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq | awq | teq | autoround" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq | awq | teq | autoround | flatquant" };
         var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
         var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
         var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
