@@ -94,7 +94,7 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
         {
             foreach (var line in File.ReadLines("/proc/meminfo"))
                 if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+                    return ProcKilobytes(line);
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
@@ -116,7 +116,19 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
         catch (IOException) { }
         return (rss, peak);
 
-        static long Kb(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        static long Kb(string line) => ProcKilobytes(line) ?? 0;
+    }
+
+    /// <summary>
+    /// The value of a /proc "Name:\t  1234 kB" line in bytes, or null when it has none. The separator is a tab plus
+    /// padding that disappears for 8-digit values ("VmHWM:\t27119232 kB"), so split on any whitespace after the colon.
+    /// </summary>
+    internal static long? ProcKilobytes(string line)
+    {
+        int colon = line.IndexOf(':');
+        if (colon < 0) return null;
+        var parts = line[(colon + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        return parts.Length > 0 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long kb) ? kb * 1024 : null;
     }
 
     /// <summary>Resets the kernel's RSS high-water mark (VmHWM) so a later <see cref="ProcessRss"/> peak covers one phase.</summary>
