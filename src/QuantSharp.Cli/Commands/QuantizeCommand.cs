@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Api;
 using QuantSharp.Backend;
 using QuantSharp.Calibration;
 using QuantSharp.Eval;
@@ -58,7 +59,8 @@ internal static class QuantizeCommand
         var evalBatch = new Option<int>("--eval-batch-size") { DefaultValueFactory = _ => 4 };
         var noBefore = new Option<bool>("--skip-baseline") { Description = "do not measure the unquantized perplexity" };
         var save = new Option<string?>("--save", "--save_path") { Description = "write the quantized model here" };
-        var export = new Option<string>("--export") { Description = PackedExporter.Known, DefaultValueFactory = _ => "pseudoquant" };
+        var export = new Option<string?>("--export") { Description = PackedExporter.Known + " (default: pseudoquant; quantsharp with --recipe)" };
+        var recipeOption = new Option<string?>("--recipe") { Description = "INC-style JSON recipe: per-algorithm global settings and per-layer local rules (docs/recipes.md)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing --save folder" };
         var json = new Option<string?>("--json") { Description = "write a JSON report here" };
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
@@ -69,14 +71,31 @@ internal static class QuantizeCommand
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
-            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet, recipeOption,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
-            string presetName = r.GetValue(preset) ?? (embedded ? "mr-gptq" : "");
+            // --recipe sets the weight formats and algorithms per layer; the flags that would also set them are refused.
+            string? recipePath = r.GetValue(recipeOption);
+            WeightOnlyConfig? recipe = recipePath is null ? null : RecipeJson.Load(recipePath);
+            if (recipe is not null)
+            {
+                var clash = new (string Flag, bool Set)[]
+                {
+                    ("--preset", r.GetValue(preset) is not null), ("--format", r.GetValue(format) is not null), ("--w-bits", r.GetValue(wBits) is not null),
+                    ("--w-group-size", r.GetValue(wGroup) is not null), ("--w-granularity", r.GetValue(wGran) is not null),
+                    ("--method", r.GetValue(method) is not null), ("--gptq", r.GetValue(gptqFlag)), ("--w-observer", r.GetValue(observer) is not null),
+                    ("--quantization-order", r.GetValue(order) is not null), ("--gar", r.GetValue(gar)), ("--dynamic-groups", r.GetValue(lazyGroups)),
+                    ("--rel-damp", r.GetValue(relDamp) is not null), ("--asym", r.GetValue(asym)), ("--transform", r.GetValue(transform) is not null),
+                    ("--a-bits", r.GetValue(aBits) is not null and < 16),
+                }.FirstOrDefault(x => x.Set);
+                if (clash.Flag is not null)
+                    throw new QuantSharpException($"{clash.Flag} conflicts with --recipe {recipePath}: the recipe sets the weight formats and algorithms (put the setting in the recipe).");
+            }
+            string presetName = r.GetValue(preset) ?? (embedded && recipe is null ? "mr-gptq" : "");
             bool mr = presetName switch
             {
                 "" => false,
@@ -134,9 +153,18 @@ internal static class QuantizeCommand
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
             };
-            config.Validate();
-            if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
-                CheckDivides(dir, ws.GroupSize, "--w-group-size");
+            if (recipe is not null)
+            {
+                // The pipeline settings of the run; formats and methods come from the recipe once the model is loaded.
+                bool recipeCalibrates = new[] { recipe }.Concat(recipe.Local.Select(l => l.Config)).Any(c => c is GptqConfig && !c.IsFloat);
+                config = config with { Method = recipeCalibrates ? QuantMethod.Gptq : QuantMethod.Rtn, Weights = null, Activations = null };
+            }
+            else
+            {
+                config.Validate();
+                if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
+                    CheckDivides(dir, ws.GroupSize, "--w-group-size");
+            }
 
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             string dt = r.GetValue(dtype)!;
@@ -147,11 +175,14 @@ internal static class QuantizeCommand
             if (streamLayers) config = config with { ComputeDevice = dev };
             bool q = r.GetValue(quiet);
             Say(q, $"model {Path.GetFullPath(dir)}  ({scalar} on {dev})");
-            Say(q, $"recipe {Describe(config)}");
+            Say(q, recipe is null ? $"recipe {Describe(config)}" : $"recipe {Path.GetFullPath(recipePath!)}");
 
             // Parse the export format before the long run, so a typo fails at once.
-            var exportFormat = PackedExporter.Parse(r.GetValue(export)!, "--export");
-            if (r.GetValue(save) is not null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
+            string exportName = r.GetValue(export) ?? (recipe is null ? "pseudoquant" : "quantsharp");
+            var exportFormat = PackedExporter.Parse(exportName, "--export");
+            if (r.GetValue(save) is not null && recipe is null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
+            if (r.GetValue(save) is not null && recipe is not null && exportFormat is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
+                throw new QuantSharpException($"--export {exportName}: a --recipe run is saved with --export quantsharp (or pseudoquant); {exportName} holds one weight format for every linear.");
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
             int[] evalIds = tokenizer.Encode(File.ReadAllText(evalPath));
@@ -179,6 +210,13 @@ internal static class QuantizeCommand
                 Say(q, $"perplexity before: {before.Perplexity:F4}");
             }
 
+            ResolvedRecipe? resolved = null;
+            if (recipe is not null)
+            {
+                resolved = Quantizer.Prepare(lm, recipe, config, recipePath!).Recipe;
+                foreach (var w in resolved.Warnings) Console.Error.WriteLine("warning: " + w);
+                config = resolved.Pipeline;
+            }
             using var result = CliCommon.WithProgress("quantize layers", q, p =>
                 LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, _) => p(layer, layers)));
             foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
@@ -194,10 +232,14 @@ internal static class QuantizeCommand
             if (r.GetValue(save) is { } saveDir)
             {
                 var w = Stopwatch.StartNew();
-                foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite), "--save"))
-                    Console.Error.WriteLine("warning: " + warning);
+                if (resolved is not null && exportFormat == ExportFormat.QuantSharp)
+                    QuantSharpExporter.Write(result, saveDir, r.GetValue(overwrite), "--save", RecipeJson.ToRecipe(resolved.Root),
+                        resolved.ByLinear.ToDictionary(kv => kv.Key, kv => RecipeJson.Settings(kv.Value)));
+                else
+                    foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite), "--save"))
+                        Console.Error.WriteLine("warning: " + warning);
                 writeSeconds = w.Elapsed.TotalSeconds;
-                Say(q, $"saved {r.GetValue(export)} model to {saveDir}");
+                Say(q, $"saved {exportName} model to {saveDir}");
             }
 
             if (r.GetValue(json) is { } jsonPath)
@@ -205,6 +247,7 @@ internal static class QuantizeCommand
                 JsonOutput.Write(jsonPath, new
                 {
                     config = ConfigJson(config, dir, scalar, dev),
+                    recipe = resolved is null ? null : RecipeJson.ToRecipe(resolved.Root),
                     perplexity_before = before?.Perplexity,
                     perplexity_after = after.Perplexity,
                     eval = new { data = Path.GetFullPath(evalPath), seq_len = r.GetValue(evalSeq), windows = after.Windows },

@@ -75,28 +75,36 @@ public static class LayerwiseQuantizer
                 // hence wrong Hessians and NVFP activation scales.) The float32 folds are kept for quantization.
                 Dictionary<string, Tensor> folded = FoldRotations(model, layer, state);
 
-                Dictionary<string, HessianAccumulator>? hessians = null;
-                if (config.NeedsCalibration)
+                // One stage normally; true-sequential GPTQ has one stage per input slot, each calibrated on the layer
+                // as the earlier stages left it (their linears already quantized), so o_proj, gate/up and down_proj
+                // see the inputs the quantized layer will give them.
+                string[][] stages = config.TrueSequential && config.UsesGptq ? Slots.Select(s => new[] { s }).ToArray() : [Slots];
+                for (int stageIndex = 0; stageIndex < stages.Length; stageIndex++)
                 {
-                    if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
-                    clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
-                    DetachObservers(layer);
-                    if (hessians is not null)
+                    string[] stage = stages[stageIndex];
+                    Dictionary<string, HessianAccumulator>? hessians = null;
+                    if (config.NeedsCalibration)
                     {
-                        var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
-                        if (onHessians is not null) onHessians(layer.Index, bySlot);
-                        else DebugDump.Hessians(layer.Index, bySlot);
+                        if (config.UsesGptq) hessians = AttachHessianObservers(layer, stage);
+                        clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
+                        DetachObservers(layer);
+                        if (hessians is not null)
+                        {
+                            var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
+                            if (onHessians is not null) onHessians(layer.Index, bySlot);
+                            else DebugDump.Hessians(layer.Index, bySlot);
+                        }
                     }
-                }
-                state.FreezeActivationScales();
+                    if (stageIndex == 0) state.FreezeActivationScales();
 
-                if (config.Weights is not null)
-                {
-                    progress?.Invoke(i, n, "quantize");
-                    clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result); return 0; });
+                    if (config.QuantizesWeights)
+                    {
+                        progress?.Invoke(i, n, "quantize");
+                        clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, stage); return 0; });
+                    }
+                    if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
                 }
                 foreach (var t in folded.Values) t.Dispose();
-                if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
 
                 if (hidden is not null && i < n - 1)
                 {
@@ -123,6 +131,7 @@ public static class LayerwiseQuantizer
             cos?.Dispose();
             sin?.Dispose();
         }
+        OutputHeadQuantizer.Run(model, config, result);
         result.Seconds = total.Elapsed.TotalSeconds;
         foreach (var (phase, s) in clock.Seconds) result.PhaseSeconds[phase] = s;
         return result;
@@ -184,12 +193,13 @@ public static class LayerwiseQuantizer
         state.Attach(layer);
     }
 
-    private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer)
+    private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer, string[] slots)
     {
         var h = new Dictionary<string, HessianAccumulator>();
         foreach (var (name, linear) in layer.Linears())
         {
             string slot = SlotOf(name);
+            if (!slots.Contains(slot)) continue;
             // q/k/v (and gate/up) read the same input: one Hessian each, observed on the first of them.
             if (h.ContainsKey(slot)) continue;
             var acc = new HessianAccumulator((int)linear.InFeatures, linear.Weight.device, $"model.layers.{layer.Index}.{name}");
@@ -224,13 +234,26 @@ public static class LayerwiseQuantizer
         return folded;
     }
 
+    /// <summary>Quantizes the linears of <paramref name="slots"/>, each with the configuration it resolves to.</summary>
     private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state,
-        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result)
+        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result, string[] slots)
     {
-        var config = result.Config;
+        var byConfig = layer.Linears().Where(l => slots.Contains(SlotOf(l.Name)))
+            .GroupBy(l => result.Config.For($"model.layers.{layer.Index}.{l.Name}"));
+        foreach (var group in byConfig)
+        {
+            // A configuration without a weight spec (a local dtype fp32/bf16 rule) leaves its linears in float.
+            if (group.Key.Weights is null) continue;
+            QuantizeWeights(layer, state, folded, hessians, result, group.Key, group.ToList());
+        }
+    }
+
+    private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state, Dictionary<string, Tensor> folded,
+        Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result, QuantizationConfig config,
+        List<(string Name, DecoderLinear Linear)> linears)
+    {
         var spec = config.Weights!;
         var quantizer = WeightQuantizer.Create(spec);
-        var linears = layer.Linears().ToList();
 
         var globalScales = new Dictionary<string, Tensor?>();
         foreach (var (name, _) in linears) globalScales[name] = quantizer.ComputeGlobalScale(folded[name])?.DetachFromDisposeScope();
