@@ -68,7 +68,7 @@ public sealed class QuantSharpCheckpoint : PackedCheckpoint
         if (Has(prefix + ".g_idx"))
         {
             Tensor gIdx = Need(prefix + ".g_idx", ScalarType.Int32, columns).to(ScalarType.Int64);
-            if (!gIdx.equal(IntDequantizer.ContiguousGroups(columns, groupSize)).item<bool>())
+            if (!gIdx.eq(IntDequantizer.ContiguousGroups(columns, groupSize)).all().item<bool>())
                 throw new InvalidFileException(ShardOf(prefix + ".g_idx"), "group indices are not contiguous (i / group_size)", prefix + ".g_idx");
         }
         long offset = s["code_offset"]?.GetValue<long>() ?? 0;
