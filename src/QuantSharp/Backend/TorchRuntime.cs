@@ -81,6 +81,7 @@ public static class TorchRuntime
         {
             if (_cudaInitialized || _cudaFailure is not null) return;
             EnsureNativeLoaded();
+            CudaAllocatorSettings.Apply();
             try
             {
                 torch.InitializeDeviceType(DeviceType.CUDA);

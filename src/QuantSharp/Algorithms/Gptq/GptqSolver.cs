@@ -29,8 +29,11 @@ public static class GptqSolver
     /// each result equals a separate solve's. Every weight keeps its own parameters (and NVFP global scale). Classic
     /// (non-static) groups compute parameters from the stacked block, so there the weights are solved one by one.
     /// </summary>
+    /// <param name="consumeHessian">The caller hands <paramref name="hessian"/> over (float32, on the weights' device):
+    /// the solve works in it and may free it early instead of cloning it, which saves one [in, in] copy (3 GB for a
+    /// 28k-wide down_proj). The caller must not read it afterwards.</param>
     public static IReadOnlyList<GptqResult> QuantizeShared(IReadOnlyList<Tensor> weights, Tensor hessian, IWeightQuantizer quantizer,
-        GptqOptions? options, IReadOnlyList<Tensor?> globalScales)
+        GptqOptions? options, IReadOnlyList<Tensor?> globalScales, bool consumeHessian = false)
     {
         options ??= new GptqOptions();
         if (weights.Count == 0 || weights.Count != globalScales.Count)
@@ -57,7 +60,8 @@ public static class GptqSolver
 
         using var scope = NewDisposeScope();
         var parts = weights.Select(wi => wi.detach().to(ScalarType.Float32).clone()).ToList();
-        Tensor h = hessian.detach().to(ScalarType.Float32).to(parts[0].device).clone();
+        bool inPlace = consumeHessian && hessian.dtype == ScalarType.Float32 && Backend.Devices.Same(hessian.device, parts[0].device);
+        Tensor h = inPlace ? hessian : hessian.detach().to(ScalarType.Float32).to(parts[0].device).clone();
         if (!h.isfinite().all().item<bool>())
             throw new QuantSharpException($"layer '{layer}': its Hessian contains NaN or infinite values (check the calibration inputs).");
         if (parts.Any(p => !p.isfinite().all().item<bool>()))
