@@ -274,9 +274,11 @@ public static class LayerwiseQuantizer
                 Tensor h = hessians![group.Key].Hessian;
                 // The solve takes the slot's Hessian over, and each slot's Hessian and float32 folds are freed as soon
                 // as it is solved: a 70B-shaped layer's down_proj Hessian alone is 3.3 GB.
+                // (Only when this configuration has the whole slot: per-layer rules may give its other linears another.)
+                bool wholeSlot = layer.Linears().Count(l => SlotOf(l.Name) == group.Key) == members.Count;
                 var solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
-                    config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(), consumeHessian: true);
-                hessians[group.Key].Dispose();
+                    config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(), consumeHessian: wholeSlot);
+                if (wholeSlot) hessians[group.Key].Dispose();
                 foreach (var m in members) folded[m.Name].Dispose();
                 for (int k = 0; k < members.Count; k++)
                 {
