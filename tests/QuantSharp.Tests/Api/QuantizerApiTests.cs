@@ -99,36 +99,37 @@ public class QuantizerApiTests
     }
 
     [Fact]
-    public void GptqTrueSequentialWithHybridOrderBeatsRtn()
-    {
-        var calib = Calibration(8, 128);
-        double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 8, batchSize: 4).Perplexity;
-        var gptq = new GptqConfig { Bits = 3, GroupSize = 64, UseSym = false };
-        using var rtnModel = Micro();
-        using (Quantizer.Quantize(rtnModel, new RtnConfig { Bits = 3, GroupSize = 64, UseSym = false }, null)) { }
-        using var plainModel = Micro();
-        using (Quantizer.Quantize(plainModel, gptq, calib)) { }
-        using var seqModel = Micro();
-        using (Quantizer.Quantize(seqModel, gptq with { TrueSequential = true, HybridOrder = true }, calib)) { }
-        // Layer 0's o_proj input changes once q/k/v are quantized, and hybrid order changes every solve.
-        Assert.False(W(plainModel, 0, "self_attn.o_proj").eq(W(seqModel, 0, "self_attn.o_proj")).all().item<bool>());
-        double rtn = Ppl(rtnModel), seq = Ppl(seqModel);
-        Assert.True(seq < rtn, $"gptq true-sequential + hybrid order {seq:F3} vs rtn {rtn:F3}");
-    }
-
-    [Fact]
-    public void TrueSequentialQuantizesQkvFromTheFloatInputAndReadsLaterInputsFromTheQuantizedLayer()
+    public void TrueSequentialGptqReadsLaterInputsFromThePartlyQuantizedLayerAndBeatsRtn()
     {
         var calib = Calibration(4, 64);
+        double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 8, batchSize: 4).Perplexity;
         // Per channel (one group per row): the cheapest GPTQ solves, enough to see which inputs each stage reads.
         var gptq = new GptqConfig { Bits = 3, GroupSize = -1, UseSym = false };
+        using var rtnModel = Micro();
+        using (Quantizer.Quantize(rtnModel, new RtnConfig { Bits = 3, GroupSize = -1, UseSym = false }, null)) { }
         using var plainModel = Micro();
         using (Quantizer.Quantize(plainModel, gptq, calib)) { }
         using var seqModel = Micro();
         using (Quantizer.Quantize(seqModel, gptq with { TrueSequential = true }, calib)) { }
+        // Layer 0's q/k/v read the embeddings either way; o_proj, gate/up and down_proj read the partly quantized layer.
         Assert.True(W(plainModel, 0, "self_attn.k_proj").eq(W(seqModel, 0, "self_attn.k_proj")).all().item<bool>());
         foreach (var later in new[] { "self_attn.o_proj", "mlp.up_proj", "mlp.down_proj" })
             Assert.False(W(plainModel, 0, later).eq(W(seqModel, 0, later)).all().item<bool>(), later);
+        double rtn = Ppl(rtnModel), seq = Ppl(seqModel);
+        Assert.True(seq < rtn, $"gptq true-sequential {seq:F3} vs rtn {rtn:F3}");
+    }
+
+    [Fact]
+    public void GptqIncOptionsMapOntoTheSolversOptions()
+    {
+        using var model = Micro();
+        var q = Quantizer.Prepare(model, new GptqConfig { HybridOrder = true, Percdamp = 0.05, BlockSize = 64, UseMseSearch = true, TrueSequential = true });
+        var c = q.Recipe.Pipeline.For("model.layers.0.self_attn.q_proj");
+        Assert.Equal((true, false, false, 0.05, 64), (c.Gptq.GroupAwareReorder, c.Gptq.ActOrder, c.Gptq.StaticGroups, c.Gptq.RelDamp, c.Gptq.BlockSize));
+        Assert.Equal(ObserverKind.Mse, c.Weights!.Observer);
+        Assert.Equal(QuantSpec.Int(4, 32, symmetric: true, ObserverKind.Mse), c.Weights);
+        Assert.True(q.Recipe.Pipeline.TrueSequential);
+        Assert.Null(q.Recipe.Pipeline.For("lm_head").Weights);
     }
 
     [Fact]
