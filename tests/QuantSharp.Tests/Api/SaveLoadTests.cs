@@ -27,7 +27,7 @@ public class SaveLoadTests
     [Theory]
     [InlineData("""{"rtn": {"global": {"bits": 3, "group_size": 64, "use_sym": false}}}""")]
     [InlineData("""{"rtn": {"global": {"bits": 4, "group_size": 32, "use_sym": true, "quant_lm_head": true}, "local": {"down_proj": {"bits": 5}, "v_proj": {"bits": 2, "group_size": -1}}}}""")]
-    [InlineData("""{"gptq": {"global": {"bits": 4, "group_size": 128, "use_sym": false, "static_groups": true, "act_order": true}}, "rtn": {"local": {"mlp": {"bits": 8}, "o_proj": {"dtype": "fp4_e2m1", "group_size": 32}, "v_proj": {"bits": 8}}}}""")]
+    [InlineData("""{"gptq": {"global": {"bits": 4, "group_size": 128, "use_sym": false, "static_groups": true, "act_order": true}}, "rtn": {"local": {"mlp": {"bits": 8}, "o_proj": {"dtype": "mxfp4"}, "v_proj": {"bits": 8}}}}""")]
     public void SaveThenLoadGivesBitIdenticalWeightsAndThePerplexity(string recipe)
     {
         using var dir = Fixtures.NewTempDir();
