@@ -72,6 +72,9 @@ public static class PackedExporter
     /// <summary>Writes the folder; returns warnings for the user. <paramref name="outFlag"/> names the folder's flag in errors.</summary>
     public static IReadOnlyList<string> Write(QuantizationResult result, ExportFormat format, string outDir, bool overwrite, string outFlag = "--out")
     {
+        // A quantized lm_head (quant_lm_head) is a linear none of the other layouts stores.
+        if (result.LmHeadParams is not null && format != ExportFormat.QuantSharp)
+            throw new QuantSharpException($"{outFlag} {outDir}: the model's lm_head is quantized (quant_lm_head), which only --export quantsharp stores.");
         switch (format)
         {
             case ExportFormat.PseudoQuant: PseudoQuantExporter.Write(result, outDir, overwrite); break;
