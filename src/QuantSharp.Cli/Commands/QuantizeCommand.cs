@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Algorithms.Hqq;
 using QuantSharp.Api;
 using QuantSharp.Backend;
 using QuantSharp.Calibration;
@@ -27,13 +28,13 @@ internal static class QuantizeCommand
     {
         var model = new Option<string?>("--model", "--model_name_or_path") { Description = "model folder (default: the embedded testdata/models/micro-qwen3)" };
         var preset = new Option<string?>("--preset") { Description = "mr-gptq: nvfp4 W4A4, hadamard 16, mse observer, act-order GPTQ" };
-        var format = new Option<string?>("--format") { Description = "int | fp | mxfp | nvfp | fp8" };
+        var format = new Option<string?>("--format") { Description = "int | fp | mxfp | nvfp | fp8 | nf4 | fp4 (= fp4_e2m1_bnb) | fp4_e2m1" };
         var wBits = new Option<int?>("--w-bits", "--w_bits") { Description = "weight bits (16 = keep)" };
         var aBits = new Option<int?>("--a-bits", "--a_bits") { Description = "activation bits (16 = keep)" };
         var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
         var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
         var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
-        var method = new Option<string?>("--method") { Description = "rtn | gptq" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq" };
         var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
         var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
         var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
@@ -66,6 +67,7 @@ internal static class QuantizeCommand
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
         var device = CliCommon.DeviceOption();
         var quiet = new Option<bool>("--quiet");
+        var inc = new IncWeightOnlyOptions();
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
@@ -73,6 +75,7 @@ internal static class QuantizeCommand
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet, recipeOption,
         };
+        inc.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var wall = Stopwatch.StartNew();
@@ -116,12 +119,14 @@ internal static class QuantizeCommand
             };
             int wg = ResolveGroup(fmt, r.GetValue(wGroup), r.GetValue(wGran), "--w-", 128);
             int ag = ResolveGroup(fmt, r.GetValue(aGroup), null, "--a-", QuantSpec.PerChannel);
-            bool isGptq = r.GetValue(gptqFlag) || mr || (r.GetValue(method) ?? "rtn") switch
+            var quantMethod = r.GetValue(gptqFlag) || mr ? QuantMethod.Gptq : (r.GetValue(method) ?? "rtn").ToLowerInvariant() switch
             {
-                "rtn" => false,
-                "gptq" => true,
-                var x => throw new QuantSharpException($"--method {x}: expected rtn or gptq (awq, hqq, teq, autoround and flatquant are not implemented yet)."),
+                "rtn" => QuantMethod.Rtn,
+                "gptq" => QuantMethod.Gptq,
+                "hqq" => QuantMethod.Hqq,
+                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq or hqq (awq, teq, autoround and flatquant are not implemented yet)."),
             };
+            bool isGptq = quantMethod == QuantMethod.Gptq;
             bool actOrder = (r.GetValue(order) ?? (mr ? "activation" : "default")) switch
             {
                 "default" => false,
@@ -133,8 +138,9 @@ internal static class QuantizeCommand
 
             var config = new QuantizationConfig
             {
-                Method = isGptq ? QuantMethod.Gptq : QuantMethod.Rtn,
-                Weights = wb >= 16 ? null : new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule),
+                Method = quantMethod,
+                Weights = wb >= 16 ? null : inc.Apply(r, new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule)),
+                Hqq = inc.Hqq(r),
                 Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule),
                 Transform = tKind,
                 TransformGroupSize = tg,
@@ -279,14 +285,19 @@ internal static class QuantizeCommand
         "mxfp" or "mxfp4" => QuantFormat.MxFp,
         "nvfp" or "nvfp4" => QuantFormat.NvFp,
         "fp8" => QuantFormat.Fp8,
-        _ => throw new QuantSharpException($"--format {s}: expected int, fp, mxfp, nvfp or fp8 (nf4/fp4 weight-only variants are not implemented yet)."),
+        "nf4" => QuantFormat.Nf4,
+        // INC's names: fp4 is bitsandbytes' table (fp4_e2m1_bnb); fp4_e2m1 is INC's own E2M1 table, not our fp.
+        "fp4" or "fp4_e2m1_bnb" => QuantFormat.Fp4Bnb,
+        "fp4_e2m1" => QuantFormat.Fp4E2M1Inc,
+        _ => throw new QuantSharpException($"--format {s}: expected int, fp, mxfp, nvfp, fp8, nf4, fp4, fp4_e2m1 or fp4_e2m1_bnb."),
     };
 
     private static ObserverKind ParseObserver(string s) => s.ToLowerInvariant() switch
     {
         "minmax" => ObserverKind.MinMax,
         "mse" => ObserverKind.Mse,
-        _ => throw new QuantSharpException($"--w-observer {s}: expected minmax or mse."),
+        "clip" => ObserverKind.ClipSearch,
+        _ => throw new QuantSharpException($"--w-observer {s}: expected minmax, mse or clip (INC's clip-ratio search, same as --use-mse-search)."),
     };
 
     /// <summary>
@@ -328,7 +339,15 @@ internal static class QuantizeCommand
     {
         string w = c.Weights is null ? "W16" : $"W{c.Weights.Bits} {c.Weights.FormatName} g{c.Weights.GroupSize}{(c.Weights.Symmetric ? "" : " asym")} {c.Weights.Observer.ToString().ToLowerInvariant()}";
         string a = c.Activations is null ? "A16" : $"A{c.Activations.Bits} {c.Activations.FormatName} g{c.Activations.GroupSize}";
-        string m = c.Method == QuantMethod.Gptq ? $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}" : "rtn";
+        string m = c.Method switch
+        {
+            QuantMethod.Gptq => $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}",
+            QuantMethod.Hqq => $"hqq{(c.Hqq.QuantZero ? " quant-zero" : "")}{(c.Hqq.QuantScale ? " quant-scale" : "")}",
+            var x => x.ToString().ToLowerInvariant(),
+        };
+        if (c.Weights is { } ws)
+            m += (ws.FullRange ? " full-range" : "") + (ws.GroupDim == 0 ? " group-dim 0" : "") +
+                 (ws.DoubleQuant is { } dq ? $" double-quant {dq.Bits}-bit{(dq.Symmetric ? " sym" : "")} g{dq.GroupSize}" : "");
         string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
         return $"{w}, {a}, {m}, {t}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
     }
@@ -350,6 +369,11 @@ internal static class QuantizeCommand
         act_order = c.Gptq.ActOrder,
         static_groups = c.Gptq.StaticGroups,
         rel_damp = c.Gptq.RelDamp,
+        full_range = c.Weights?.FullRange,
+        int_sym_rule = c.Weights?.SymmetricRule.ToString().ToLowerInvariant(),
+        group_dim = c.Weights?.GroupDim,
+        double_quant = c.Weights?.DoubleQuant is { } dq ? new { bits = dq.Bits, symmetric = dq.Symmetric, group_size = dq.GroupSize } : null,
+        hqq = c.Method == QuantMethod.Hqq ? new { quant_zero = c.Hqq.QuantZero, quant_scale = c.Hqq.QuantScale, scale_quant_group_size = c.Hqq.ScaleQuantGroupSize, iterations = c.Hqq.Iterations } : null,
         fuse_global_scale = c.FuseGlobalScale,
         num_sequences = c.NumSequences,
         seq_len = c.SeqLen,

@@ -62,6 +62,11 @@ public sealed class IntLinearCodes : IDisposable
             throw new QuantSharpException($"{format} export: holds integer weights only; this model's weights are {(w is null ? "16-bit" : w.FormatName)}.");
         if (!allowedBits.Contains(w.Bits))
             throw new QuantSharpException($"{format} export: supports {string.Join("/", allowedBits)}-bit weights; this model has {w.Bits}-bit.");
+        if (c.Method == QuantMethod.Hqq)
+            throw new QuantSharpException($"{format} export: stores integer zero points, but HQQ's optimised zero points are fractional; " +
+                                          "export pseudoquant (or use --method rtn/gptq).");
+        if (w.GroupDim != 1)
+            throw new QuantSharpException($"{format} export: groups run along the input dimension; this model was quantized with --group-dim {w.GroupDim}.");
         if (c.Activations is not null)
             throw new QuantSharpException($"{format} export: a weight-only (A16) format; this model also quantizes activations ({c.Activations.FormatName}{c.Activations.Bits}).");
         if (c.Transform != TransformKind.Identity)

@@ -95,6 +95,13 @@ public static class PseudoQuantExporter
                 if (p.Zero is { } z) yield return new(prefix + ".zero", z.cpu());
                 if (p.ScaleBytes is { } b) yield return new(prefix + ".scale_bytes", b.cpu());
                 if (p.GlobalScale is { } g) yield return new(prefix + ".global_scale", g.to(float32).cpu());
+                if (p.DoubleQuant is { } dq)
+                {
+                    // Double-quantized scales: scale = scale_codes · scale_scales[k / group] (+ scale_mean).
+                    yield return new(prefix + ".scale_codes", dq.Codes.cpu());
+                    yield return new(prefix + ".scale_scales", dq.Scales.cpu());
+                    if (dq.Mean is { } m) yield return new(prefix + ".scale_mean", m.cpu());
+                }
             }
     }
 
@@ -140,6 +147,11 @@ public static class PseudoQuantExporter
         ["symmetric"] = s.Symmetric,
         ["observer"] = s.Observer.ToString().ToLowerInvariant(),
         ["mx_scale_rule"] = s.MxRule.ToString().ToLowerInvariant(),
+        ["full_range"] = s.FullRange,
+        ["group_dim"] = s.GroupDim,
+        ["double_quant"] = s.DoubleQuant is { } dq
+            ? new JsonObject { ["bits"] = dq.Bits, ["symmetric"] = dq.Symmetric, ["group_size"] = dq.GroupSize }
+            : null,
     };
 
     internal static string DTypeName(ScalarType t) => t switch

@@ -6,11 +6,16 @@ namespace QuantSharp.Formats;
 /// <summary>
 /// Uniform integer grids. Symmetric b-bit: scale = 2·absmax/(2^b − 1) (FP-Quant's rule; the grid is [−2^(b−1),
 /// 2^(b−1) − 1]). Asymmetric: the range is widened to include 0 (so the zero point is an integer code in [0, 2^b − 1]
-/// and packs into b bits), scale = (max − min)/(2^b − 1), zero = round(−min/scale).
+/// and packs into b bits), scale = (max − min)/(2^b − 1), zero = round(−min/scale). Intel Neural Compressor's RTN uses
+/// the same asymmetric rule; its symmetric rules are <see cref="IncSymmetricScale"/> and <see cref="FullRangeScale"/>.
 /// </summary>
 public static class IntGrid
 {
-    public const int MinBits = 2;
+    /// <summary>Asymmetric grids go down to 1 bit (codes {0, 1}), as INC allows.</summary>
+    public const int MinBits = 1;
+
+    /// <summary>A symmetric grid needs a negative and a positive code besides zero.</summary>
+    public const int MinSymmetricBits = 2;
     public const int MaxBits = 8;
 
     /// <summary>Smallest and largest integer code.</summary>
@@ -22,6 +27,30 @@ public static class IntGrid
     {
         using var scope = NewDisposeScope();
         return absMax.to(ScalarType.Float32).mul(2f).div_((float)((1 << bits) - 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// INC's symmetric scale absmax/(2^(b−1) − 1): the grid is used as [−(2^(b−1) − 1), 2^(b−1) − 1] (its double
+    /// quantization of scales uses this rule). A zero absmax gives 1/(2^(b−1) − 1), as INC sets absmax 1 there.
+    /// </summary>
+    public static Tensor IncSymmetricScale(Tensor absMax, int bits)
+    {
+        using var scope = NewDisposeScope();
+        Tensor a = absMax.to(ScalarType.Float32);
+        a = torch.where(a.eq(0), torch.ones_like(a), a);
+        return a.div((float)((1 << (bits - 1)) - 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// INC's use_full_range: scale = max(|min|, |max|)/2^(b−1), negated where |max| &gt; |min|, so the largest-magnitude
+    /// value maps exactly onto the extra negative code −2^(b−1) whichever its sign.
+    /// </summary>
+    public static Tensor FullRangeScale(Tensor min, Tensor max, int bits)
+    {
+        using var scope = NewDisposeScope();
+        Tensor lo = min.to(ScalarType.Float32).abs(), hi = max.to(ScalarType.Float32).abs();
+        Tensor scale = torch.maximum(lo, hi).div_((float)(1 << (bits - 1)));
+        return torch.where(hi.gt(lo), scale.neg(), scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>Asymmetric scale of the zero-including range [min(lo,0), max(hi,0)]; a zero range gets scale 1.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Algorithms.Hqq;
 using QuantSharp.Models;
 using QuantSharp.Models.Layers;
 using QuantSharp.Quantizers;
@@ -298,8 +299,15 @@ public static class LayerwiseQuantizer
                 using var scope = NewDisposeScope();
                 Tensor w = folded[name];
                 Tensor? h = hessians?.GetValueOrDefault(SlotOf(name))?.Hessian;
-                GroupParams p = quantizer.ComputeParams(w, globalScales[name], $"model.layers.{layer.Index}.{name}");
-                Tensor dq = quantizer.QuantizeDequantize(w, p);
+                string fullName = $"model.layers.{layer.Index}.{name}";
+                // group_dim 0 (INC): the groups run along the output dimension, i.e. along the columns of Wᵀ; the
+                // parameters then describe Wᵀ.
+                Tensor target = spec.GroupDim == 0 ? w.t().contiguous() : w;
+                GroupParams p = config.Method == QuantMethod.Hqq
+                    ? HqqQuantizer.ComputeParams(target, spec, config.Hqq, fullName)
+                    : quantizer.ComputeParams(target, globalScales[name], fullName);
+                Tensor dq = quantizer.QuantizeDequantize(target, p);
+                if (spec.GroupDim == 0) dq = dq.t().contiguous();
                 Record(layer, state, result, name, linear, dq, p, QuantError.Relative(w, dq, h), h is not null, warning: null);
             }
         }

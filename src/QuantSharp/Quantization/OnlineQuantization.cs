@@ -86,6 +86,9 @@ public static class OnlineQuantization
             "mxfp" => QuantFormat.MxFp,
             "nvfp" => QuantFormat.NvFp,
             "fp8" => QuantFormat.Fp8,
+            "nf4" => QuantFormat.Nf4,
+            "fp4_e2m1_bnb" => QuantFormat.Fp4Bnb,
+            "fp4_e2m1" => QuantFormat.Fp4E2M1Inc,
             _ => throw new InvalidFileException(path, $"quantization_config.activations.format '{format}' is unknown"),
         };
         var rule = (o["mx_scale_rule"]?.GetValue<string>() ?? "fpquant") == "ocp" ? MxScaleRule.Ocp : MxScaleRule.FpQuant;

@@ -1,10 +1,11 @@
 using QuantSharp.Algorithms.Gptq;
+using QuantSharp.Algorithms.Hqq;
 using QuantSharp.Quantizers;
 using QuantSharp.Transforms;
 
 namespace QuantSharp.Quantization;
 
-public enum QuantMethod { Rtn, Gptq }
+public enum QuantMethod { Rtn, Gptq, Hqq }
 
 /// <summary>
 /// Everything a quantization run needs: formats for weights and activations, method, rotations and calibration.
@@ -20,6 +21,8 @@ public sealed record QuantizationConfig
     public bool TransformRandomSigns { get; init; }
     public long TransformSeed { get; init; }
     public GptqOptions Gptq { get; init; } = new();
+    /// <summary>Settings of <see cref="QuantMethod.Hqq"/> (INC's defaults).</summary>
+    public HqqOptions Hqq { get; init; } = new();
     /// <summary>One NVFP weight global scale shared by q/k/v and one by gate/up (what fused kernels need).</summary>
     public bool FuseGlobalScale { get; init; }
     public int NumSequences { get; init; } = 128;
@@ -78,6 +81,18 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("--method gptq needs quantized weights (--w-bits < 16).");
         if (Activations is { GroupSize: QuantSpec.PerTensor })
             throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
+        if (Method == QuantMethod.Hqq)
+        {
+            if (Weights is not { Format: QuantFormat.Int, Symmetric: false })
+                throw new QuantSharpException("--method hqq optimises zero points of asymmetric int weights: use --format int --asym and --w-bits < 16.");
+            if (Weights.DoubleQuant is not null || Weights.Observer != ObserverKind.MinMax)
+                throw new QuantSharpException("--method hqq has its own scale/zero handling: drop --double-quant (use --hqq-quant-scale) and --w-observer/--use-mse-search.");
+            Hqq.Validate();
+        }
+        if (Weights is { GroupDim: 0 } && Method != QuantMethod.Rtn)
+            throw new QuantSharpException($"--group-dim 0 (groups along the output dimension) is supported by --method rtn only, not {Method.ToString().ToLowerInvariant()}.");
+        if (Weights is { DoubleQuant: not null } && Method == QuantMethod.Gptq && !Gptq.StaticGroups)
+            throw new QuantSharpException("--double-quant with GPTQ needs static groups (drop --dynamic-groups): dynamic groups compute scales one group at a time.");
         if (TransformGroupSize <= 0)
             throw new QuantSharpException($"--transform-group-size {TransformGroupSize}: must be positive.");
         if (NumSequences < 1) throw new QuantSharpException($"--num-sequences {NumSequences}: must be at least 1.");

@@ -13,4 +13,13 @@ public sealed record ElementGrid(bool Integer, float QMin, float QMax, float[] M
 
     /// <summary>The finite non-negative values of a sign-magnitude format in code order (ascending).</summary>
     public static ElementGrid SymmetricTable(IEnumerable<float> magnitudes) => new(false, 0, 0, magnitudes.ToArray());
+
+    /// <summary>An arbitrary ascending table of signed levels (nf4, fp4 tables; midpoint ties go to the lower level).</summary>
+    public static ElementGrid LevelTable(IEnumerable<float> levels) => new(false, 0, 0, []) { Levels = levels.ToArray() };
+
+    /// <summary>The signed levels of a level-table grid; null for integer and symmetric-magnitude grids.</summary>
+    public float[]? Levels { get; init; }
+
+    /// <summary>Whether the fused CUDA kernels can round to this grid (they know integers and magnitude tables only).</summary>
+    public bool SupportsKernels => Levels is null;
 }

@@ -25,9 +25,31 @@ public sealed class GroupParams : IDisposable
     }
 
     /// <summary>Effective float32 scale: dequantized value = grid value · Scale (INT: (q − Zero) · Scale).</summary>
-    public Tensor Scale { get; }
+    public Tensor Scale { get; private set; }
 
-    /// <summary>Asymmetric INT zero points (float32 holding integers in [0, 2^b − 1]); null when symmetric.</summary>
+    /// <summary>
+    /// When the scales were double-quantized: their codes and second-level scales (what a packed format stores).
+    /// <see cref="Scale"/> is then the dequantized value of these, so everything else uses it unchanged.
+    /// </summary>
+    public DoubleQuantParams? DoubleQuant { get; private set; }
+
+    /// <summary>Replaces <see cref="Scale"/> by the dequantized double-quantized scales (takes ownership of <paramref name="dq"/>).</summary>
+    internal void SetDoubleQuantized(DoubleQuantParams dq)
+    {
+        Tensor dequantized = dq.Dequantize();
+        // Keep the scale non-zero, as every scale rule does: a zero scale would divide by zero when rounding.
+        Tensor safe = torch.where(dequantized.eq(0), Scale, dequantized).to(Scale.device);
+        dequantized.Dispose();
+        Scale.Dispose();
+        Scale = safe;
+        DoubleQuant?.Dispose();
+        DoubleQuant = dq;
+    }
+
+    /// <summary>
+    /// Asymmetric INT zero points (float32 holding integers in [0, 2^b − 1]); null when symmetric. HQQ's optimised zero
+    /// points are not integers (<see cref="HasFractionalZero"/>).
+    /// </summary>
     public Tensor? Zero { get; }
 
     /// <summary>Raw scale bytes (uint8): E4M3 of scale·global for NVFP4, E8M0 of scale·global for MXFP4; else null.</summary>
@@ -38,6 +60,17 @@ public sealed class GroupParams : IDisposable
     /// (3 or 1); the stored scale is decode(ScaleBytes) and the effective one decode(ScaleBytes)/GlobalScale.
     /// </summary>
     public Tensor? GlobalScale { get; }
+
+    /// <summary>True when <see cref="Zero"/> holds non-integer values (HQQ), which integer-zero packed formats cannot store.</summary>
+    public bool HasFractionalZero
+    {
+        get
+        {
+            if (Zero is null) return false;
+            using var scope = NewDisposeScope();
+            return !Zero.eq(Zero.round()).all().item<bool>();
+        }
+    }
 
     /// <summary>Consecutive input columns sharing one scale.</summary>
     public int GroupSize { get; }
@@ -52,7 +85,10 @@ public sealed class GroupParams : IDisposable
 
     public int GroupOfColumn(int column) => column / GroupSize;
 
-    /// <summary>Joins parameters of consecutive runs of groups (e.g. computed group by group inside GPTQ).</summary>
+    /// <summary>
+    /// Joins parameters of consecutive runs of groups (e.g. computed group by group inside GPTQ). Double-quantization
+    /// codes are not joined (each part quantized its own scales); the joined scales are their dequantized values.
+    /// </summary>
     public static GroupParams ConcatGroups(IReadOnlyList<GroupParams> parts)
     {
         if (parts.Count == 0) throw new ArgumentException("no parts", nameof(parts));
@@ -70,7 +106,10 @@ public sealed class GroupParams : IDisposable
     /// <summary>A copy on <paramref name="device"/> (outside every dispose scope); this instance is left as it is.</summary>
     public GroupParams To(Device device) => new(
         Scale.to(device).DetachFromDisposeScope(), Zero?.to(device).DetachFromDisposeScope(),
-        ScaleBytes?.to(device).DetachFromDisposeScope(), GlobalScale?.to(device).DetachFromDisposeScope(), GroupSize, Columns);
+        ScaleBytes?.to(device).DetachFromDisposeScope(), GlobalScale?.to(device).DetachFromDisposeScope(), GroupSize, Columns)
+    {
+        DoubleQuant = DoubleQuant?.To(device),
+    };
 
     /// <summary>Moves every owned tensor to the dispose scope outside the current one (for returning from a scope).</summary>
     public GroupParams MoveToOuterDisposeScope()
@@ -79,6 +118,7 @@ public sealed class GroupParams : IDisposable
         Zero?.MoveToOuterDisposeScope();
         ScaleBytes?.MoveToOuterDisposeScope();
         GlobalScale?.MoveToOuterDisposeScope();
+        DoubleQuant?.MoveToOuterDisposeScope();
         return this;
     }
 
@@ -89,6 +129,7 @@ public sealed class GroupParams : IDisposable
         Zero?.DetachFromDisposeScope();
         ScaleBytes?.DetachFromDisposeScope();
         GlobalScale?.DetachFromDisposeScope();
+        DoubleQuant?.DetachFromDisposeScope();
         return this;
     }
 
@@ -98,5 +139,6 @@ public sealed class GroupParams : IDisposable
         Zero?.Dispose();
         ScaleBytes?.Dispose();
         GlobalScale?.Dispose();
+        DoubleQuant?.Dispose();
     }
 }

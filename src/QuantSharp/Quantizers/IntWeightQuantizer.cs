@@ -20,6 +20,8 @@ public sealed class IntWeightQuantizer : WeightQuantizer
 
     protected override (Tensor Scale, Tensor? Zero) RawParams(Tensor min, Tensor max)
     {
+        if (Spec.Symmetric && Spec.FullRange) return (IntGrid.FullRangeScale(min, max, Spec.Bits), null);
+        if (Spec.Symmetric && Spec.SymmetricRule == IntSymmetricRule.Inc) return (IntGrid.IncSymmetricScale(AbsMax(min, max), Spec.Bits), null);
         if (Spec.Symmetric) return (IntGrid.SymmetricScale(AbsMax(min, max), Spec.Bits), null);
         Tensor scale = IntGrid.AsymmetricScale(min, max, Spec.Bits);
         return (scale, IntGrid.AsymmetricZero(min, scale, Spec.Bits));

@@ -25,7 +25,7 @@ internal static class MseScaleSearch
     /// <param name="grid">The quantizer's element grid: on CUDA the search runs as one kernel (<see cref="MseScaleKernel"/>).</param>
     public static Tensor Search(Tensor grouped, Tensor scale0, Tensor? zero, Func<Tensor, Tensor, Tensor?, Tensor> roundTrip, ElementGrid grid)
     {
-        if (MseScaleKernel.CanRun(grouped))
+        if (grid.SupportsKernels && MseScaleKernel.CanRun(grouped))
             return MseScaleKernel.Search(grouped, scale0, zero, grid, Factors, (float)ErrorNorm, () => Search(grouped, scale0, zero, roundTrip));
         return Search(grouped, scale0, zero, roundTrip);
     }

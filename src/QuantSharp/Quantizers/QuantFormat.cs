@@ -17,6 +17,15 @@ public enum QuantFormat
 
     /// <summary>FP8 E4M3 elements with a float32 scale absmax/max-finite.</summary>
     Fp8,
+
+    /// <summary>QLoRA NormalFloat-4 levels (<see cref="Formats.LevelTable.Nf4"/>), float32 scale absmax per group.</summary>
+    Nf4,
+
+    /// <summary>bitsandbytes FP4 levels (<see cref="Formats.LevelTable.Fp4Bnb"/>; INC's fp4 and fp4_e2m1_bnb), scale absmax/12.</summary>
+    Fp4Bnb,
+
+    /// <summary>INC's fp4_e2m1 levels (<see cref="Formats.LevelTable.Fp4E2M1Inc"/>: E2M1/6 with a 0.0625/6 subnormal), scale absmax.</summary>
+    Fp4E2M1Inc,
 }
 
 /// <summary>How a group's range is chosen.</summary>
@@ -30,4 +39,21 @@ public enum ObserverKind
     /// searched with the unrounded float scale as FP-Quant does.
     /// </summary>
     Mse,
+
+    /// <summary>
+    /// Intel Neural Compressor's RTN use_mse_search: one clip ratio r = 1 − i/200 (i = 0..39) for the whole tensor,
+    /// applied to every group's min and max (absmax when symmetric), chosen by the lowest mean squared weight error of
+    /// the whole tensor (strictly smaller wins, so ties keep the wider range).
+    /// </summary>
+    ClipSearch,
+}
+
+/// <summary>Scale rule of symmetric INT quantization.</summary>
+public enum IntSymmetricRule
+{
+    /// <summary>FP-Quant: scale 2·absmax/(2^b − 1), grid [−2^(b−1), 2^(b−1) − 1].</summary>
+    FpQuant,
+
+    /// <summary>Intel Neural Compressor's RTN: scale absmax/(2^(b−1) − 1), so ±absmax land on ±(2^(b−1) − 1).</summary>
+    Inc,
 }

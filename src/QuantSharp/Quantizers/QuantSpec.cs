@@ -24,6 +24,39 @@ public sealed record QuantSpec(
     /// <summary>E4M3 encoding of <see cref="QuantFormat.Fp8"/> elements.</summary>
     public E4M3Variant Fp8Variant { get; init; } = E4M3Variant.Ocp;
 
+    /// <summary>
+    /// INC's use_full_range for symmetric INT: scale = absmax/2^(b−1), negated when the group's largest magnitude is
+    /// positive, so the extreme value lands exactly on the extra negative level −2^(b−1).
+    /// </summary>
+    public bool FullRange { get; init; }
+
+    /// <summary>
+    /// Symmetric INT scale rule: FP-Quant's 2·absmax/(2^b − 1) (default) or INC's RTN rule absmax/(2^(b−1) − 1)
+    /// (<see cref="IntGrid.IncSymmetricScale"/>). <see cref="FullRange"/> overrides both.
+    /// </summary>
+    public IntSymmetricRule SymmetricRule { get; init; } = IntSymmetricRule.FpQuant;
+
+    /// <summary>
+    /// INC's group_dim: 1 (default) groups consecutive input columns of a row; 0 groups consecutive output rows of a
+    /// column (the quantizer works on the transposed weight). Per-linear methods (RTN) only.
+    /// </summary>
+    public int GroupDim { get; init; } = 1;
+
+    /// <summary>Quantize the per-group scales themselves (INC's use_double_quant); null = float32 scales.</summary>
+    public DoubleQuantSpec? DoubleQuant { get; init; }
+
+    /// <summary>True for the formats given as a level table (nf4, fp4_e2m1_bnb, fp4_e2m1).</summary>
+    public bool IsLevelTable => TableOf(Format) is not null;
+
+    /// <summary>The level table of a table format, else null.</summary>
+    public static LevelTable? TableOf(QuantFormat format) => format switch
+    {
+        QuantFormat.Nf4 => LevelTable.Nf4,
+        QuantFormat.Fp4Bnb => LevelTable.Fp4Bnb,
+        QuantFormat.Fp4E2M1Inc => LevelTable.Fp4E2M1Inc,
+        _ => null,
+    };
+
     public static QuantSpec Int(int bits, int groupSize, bool symmetric = true, ObserverKind observer = ObserverKind.MinMax) =>
         new(QuantFormat.Int, bits, groupSize, symmetric, observer);
 
@@ -57,6 +90,9 @@ public sealed record QuantSpec(
         QuantFormat.MxFp => "mxfp",
         QuantFormat.NvFp => "nvfp",
         QuantFormat.Fp8 => "fp8",
+        QuantFormat.Nf4 => "nf4",
+        QuantFormat.Fp4Bnb => "fp4_e2m1_bnb",
+        QuantFormat.Fp4E2M1Inc => "fp4_e2m1",
         _ => format.ToString(),
     };
 
@@ -71,6 +107,10 @@ public sealed record QuantSpec(
         {
             case QuantFormat.Int when Bits is < IntGrid.MinBits or > IntGrid.MaxBits:
                 throw new QuantSharpException($"{bitsFlag} {Bits}: format int supports {IntGrid.MinBits} to {IntGrid.MaxBits} bits.");
+            case QuantFormat.Int when Symmetric && Bits < IntGrid.MinSymmetricBits:
+                throw new QuantSharpException($"{bitsFlag} {Bits}: symmetric int needs at least {IntGrid.MinSymmetricBits} bits; 1-bit int is asymmetric only (add --asym).");
+            case QuantFormat.Nf4 or QuantFormat.Fp4Bnb or QuantFormat.Fp4E2M1Inc when Bits != 4:
+                throw new QuantSharpException($"{bitsFlag} {Bits}: format {FormatName} is a table of 4-bit levels; use {bitsFlag} 4.");
             case QuantFormat.Fp or QuantFormat.MxFp or QuantFormat.NvFp when Bits != 4:
                 throw new QuantSharpException($"{bitsFlag} {Bits}: format {FormatName} has 4-bit E2M1 elements only; use {bitsFlag} 4.");
             case QuantFormat.Fp8 when Bits != 8:
@@ -78,6 +118,20 @@ public sealed record QuantSpec(
         }
         if (!Symmetric && Format != QuantFormat.Int)
             throw new QuantSharpException($"format {FormatName} is symmetric only; asymmetric (zero-point) quantization applies to format int.");
+        if (FullRange && !(Format == QuantFormat.Int && Symmetric))
+            throw new QuantSharpException($"--use-full-range applies to symmetric int only (format {FormatName}{(Symmetric ? "" : ", asymmetric")}).");
+        if (SymmetricRule != IntSymmetricRule.FpQuant && !(Format == QuantFormat.Int && Symmetric))
+            throw new QuantSharpException($"--int-sym-rule {SymmetricRule.ToString().ToLowerInvariant()} applies to symmetric int only (format {FormatName}{(Symmetric ? "" : ", asymmetric")}).");
+        if (GroupDim is not (0 or 1))
+            throw new QuantSharpException($"--group-dim {GroupDim}: expected 1 (groups along the input dimension) or 0 (along the output dimension).");
+        if (Observer == ObserverKind.ClipSearch && Format is QuantFormat.MxFp or QuantFormat.NvFp)
+            throw new QuantSharpException($"--use-mse-search (clip-ratio search) applies to formats with a float scale (int, fp, nf4, fp4), not {FormatName}.");
+        if (DoubleQuant is { } dq)
+        {
+            dq.Validate();
+            if (Format is QuantFormat.MxFp or QuantFormat.NvFp or QuantFormat.Fp8)
+                throw new QuantSharpException($"--double-quant: format {FormatName} has no float32 group scales to quantize.");
+        }
         if (GroupSize < PerChannel)
             throw new QuantSharpException($"{groupFlag} {GroupSize}: expected a positive group size, {PerChannel} (per channel) or {PerTensor} (per tensor).");
         int? fixedSize = FixedGroupSize(Format);

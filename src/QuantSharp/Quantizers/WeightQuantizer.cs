@@ -24,6 +24,7 @@ public abstract class WeightQuantizer : IWeightQuantizer
             QuantFormat.Int => new IntWeightQuantizer(spec, flagPrefix),
             QuantFormat.Fp or QuantFormat.MxFp or QuantFormat.NvFp => new Fp4WeightQuantizer(spec, flagPrefix),
             QuantFormat.Fp8 => new Fp8WeightQuantizer(spec, flagPrefix),
+            QuantFormat.Nf4 or QuantFormat.Fp4Bnb or QuantFormat.Fp4E2M1Inc => new TableWeightQuantizer(spec, flagPrefix),
             _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Format, "unknown format"),
         };
     }
@@ -83,6 +84,11 @@ public abstract class WeightQuantizer : IWeightQuantizer
             : x.reshape(rows, columns / groupSize, groupSize);
         Tensor min = grouped.amin([-1], keepdim: true), max = grouped.amax([-1], keepdim: true);
         Tensor? global = globalScale is not null ? globalScale.to(ScalarType.Float32).to(x.device).reshape(1) : ComputeGlobalScale(x);
+        if (Spec.Observer == ObserverKind.ClipSearch)
+        {
+            float ratio = ClipRatioSearch.Best(grouped, r => RawParams(min.mul(r), max.mul(r)), (g, s, z) => FromGrid(ToGrid(g, s, z), s, z));
+            (min, max) = (min.mul(ratio), max.mul(ratio));
+        }
         var (scale, zero) = RawParams(min, max);
         if (Spec.Observer == ObserverKind.Mse)
             scale = MseScaleSearch.Search(grouped, scale, zero, (g, s, z) => FromGrid(ToGrid(g, s, z), s, z), Grid);
@@ -92,6 +98,7 @@ public abstract class WeightQuantizer : IWeightQuantizer
             p.Dispose();
             throw new QuantSharpException($"tensor '{name}': contains NaN or infinite values; cannot compute {Spec.FormatName} quantization scales.");
         }
+        if (Spec.DoubleQuant is { } dq) p.SetDoubleQuantized(DoubleQuantizer.Quantize(p.Scale, dq));
         return p.MoveToOuterDisposeScope();
     }
 

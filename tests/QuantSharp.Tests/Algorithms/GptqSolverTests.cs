@@ -22,6 +22,9 @@ public class GptqSolverTests(ITestOutputHelper output)
         { "mxfp4 gar", QuantSpec.MxFp4(), new GptqOptions { GroupAwareReorder = true, BlockSize = 48 } },
         { "int8 per-channel", QuantSpec.Int(8, QuantSpec.PerChannel), new GptqOptions() },
         { "fp8 per-channel", QuantSpec.Fp8(), new GptqOptions() },
+        { "nf4 g32 static", new QuantSpec(QuantFormat.Nf4, 4, 32), new GptqOptions() },
+        { "fp4 bnb g32 act-order", new QuantSpec(QuantFormat.Fp4Bnb, 4, 32), new GptqOptions { ActOrder = true } },
+        { "int3 asym g32 clip-search double-quant", QuantSpec.Int(3, 32, symmetric: false, observer: ObserverKind.ClipSearch) with { DoubleQuant = new DoubleQuantSpec() }, new GptqOptions() },
     };
 
     [Theory]

@@ -109,7 +109,7 @@ public static class GptqSolver
             // Classic groups are computed from the block copy, so a block must hold whole groups.
             int blockSize = lazyGroups ? groupSize * Math.Max(1, options.BlockSize / groupSize) : options.BlockSize;
             // With static parameters the whole block's column loop can run as one CUDA kernel.
-            Tensor? groupOfPosition = staticParams is not null && options.UseCudaKernel && GptqBlockKernel.CanRun(w, blockSize)
+            Tensor? groupOfPosition = staticParams is not null && options.UseCudaKernel && quantizer.Grid.SupportsKernels && GptqBlockKernel.CanRun(w, blockSize)
                 ? tensor(order.Select(o => o / groupSize).ToArray(), ScalarType.Int64, w.device) : null;
             for (int c1 = 0; c1 < columns; c1 += blockSize)
             {
