@@ -21,49 +21,81 @@ internal static class ConfigMapping
         {
             RtnConfig => common with { Method = QuantMethod.Rtn, Weights = spec },
             GptqConfig g => common with { Method = QuantMethod.Gptq, Weights = spec, Gptq = Gptq(g, spec, where) },
+            HqqConfig h => common with
+            {
+                Method = QuantMethod.Hqq, Weights = spec,
+                Hqq = new Algorithms.Hqq.HqqOptions { QuantZero = h.QuantZero, QuantScale = h.QuantScale, ScaleQuantGroupSize = h.ScaleQuantGroupSize },
+            },
             _ => throw new QuantSharpException(
-                $"{where}: algorithm '{c.Algorithm}' is not available in this build yet (available: rtn, gptq)."),
+                $"{where}: algorithm '{c.Algorithm}' is not available in this build yet (available: rtn, gptq, hqq)."),
         };
     }
 
-    /// <summary>The weight format of dtype/bits/group_size/use_sym (and the INC extras this build supports).</summary>
+    /// <summary>The weight format of dtype/bits/group_size/use_sym and INC's extras (full range, group_dim, MSE
+    /// search, double quant), with the symmetric INT scale rule of the algorithm INC would run.</summary>
     public static QuantSpec Spec(WeightOnlyConfig c, string where)
     {
         string Key(string k) => $"{where}: {k}";
-        if (c.GroupDim != 1)
-            throw new QuantSharpException($"{Key("group_dim")} {c.GroupDim}: only 1 (groups along the input dimension) is supported.");
-        if (c.UseFullRange)
-            throw new QuantSharpException($"{Key("use_full_range")} true: not available in this build yet.");
-        if (c.UseDoubleQuant)
-            throw new QuantSharpException($"{Key("use_double_quant")} true: not available in this build yet.");
-        if (c.UseMseSearch && c is not GptqConfig)
-            throw new QuantSharpException($"{Key("use_mse_search")} true: available for gptq only in this build.");
+        if (c.GroupDim is not (0 or 1))
+            throw new QuantSharpException($"{Key("group_dim")} {c.GroupDim}: expected 1 (groups along the input dimension) or 0 (along the output dimension).");
+        if (c.GroupDim == 0 && c is not RtnConfig)
+            throw new QuantSharpException($"{Key("group_dim")} 0: supported by rtn only (the other algorithms quantize input-column groups).");
         int groupSize = c.GroupSize switch
         {
             -1 => QuantSpec.PerChannel,
             > 0 => c.GroupSize,
             _ => throw new QuantSharpException($"{Key("group_size")} {c.GroupSize}: expected a positive group size or -1 (per output channel)."),
         };
-        var observer = c.UseMseSearch ? ObserverKind.Mse : ObserverKind.MinMax;
+        // use_mse_search: INC's GPTQ searches each group's range (our MSE observer); RTN, AWQ and TEQ search one clip
+        // ratio for the whole tensor.
+        var observer = !c.UseMseSearch ? ObserverKind.MinMax : c is GptqConfig ? ObserverKind.Mse : ObserverKind.ClipSearch;
         string dtype = c.Dtype.ToLowerInvariant();
+        QuantSpec spec;
         if (dtype.StartsWith("int", StringComparison.Ordinal))
         {
             int bits = c.Bits;
             if (dtype != "int" && !int.TryParse(dtype.AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out bits))
-                throw new QuantSharpException($"{Key("dtype")} '{c.Dtype}': expected int, int2 … int8, or a float dtype.");
+                throw new QuantSharpException($"{Key("dtype")} '{c.Dtype}': expected int, int1 … int8, or a float dtype.");
             if (bits < IntGrid.MinBits || bits > IntGrid.MaxBits)
                 throw new QuantSharpException($"{Key("bits")} {bits}: dtype int supports {IntGrid.MinBits} to {IntGrid.MaxBits} bits.");
-            return QuantSpec.Int(bits, groupSize, c.UseSym, observer);
+            bool symmetric = c.UseSym && c is not HqqConfig;
+            if (symmetric && bits < IntGrid.MinSymmetricBits)
+                throw new QuantSharpException($"{Key("bits")} {bits}: symmetric int needs at least {IntGrid.MinSymmetricBits} bits; set use_sym false.");
+            // INC's RTN, AWQ and TEQ scale symmetric groups by absmax/(2^(b−1) − 1); its GPTQ by 2·absmax/(2^b − 1),
+            // which is our default rule.
+            var rule = symmetric && c is RtnConfig or AwqConfig or TeqConfig ? IntSymmetricRule.Inc : IntSymmetricRule.FpQuant;
+            spec = QuantSpec.Int(bits, groupSize, symmetric, observer) with { SymmetricRule = rule, FullRange = c.UseFullRange && symmetric };
+            if (c.UseFullRange && !symmetric)
+                throw new QuantSharpException($"{Key("use_full_range")} true: applies to symmetric int only (use_sym true).");
         }
-        QuantSpec spec = dtype switch
+        else
         {
-            "mxfp4" => QuantSpec.MxFp4(observer: observer),
-            "nvfp4" => QuantSpec.NvFp4(observer),
-            // INC's fp4_e2m1 is its own level table (not our fp: E2M1 with scale absmax/6), so it waits for the tables too.
-            "nf4" or "fp4" or "fp4_e2m1_bnb" or "fp4_e2m1" => throw new QuantSharpException($"{Key("dtype")} '{c.Dtype}': not available in this build yet."),
-            _ => throw new QuantSharpException(
-                $"{Key("dtype")} '{c.Dtype}': unknown (known: int, int2 … int8, fp4_e2m1, mxfp4, nvfp4, fp32, bf16, fp16)."),
-        };
+            spec = dtype switch
+            {
+                "nf4" => new QuantSpec(QuantFormat.Nf4, 4, groupSize, true, observer),
+                "fp4" or "fp4_e2m1_bnb" => new QuantSpec(QuantFormat.Fp4Bnb, 4, groupSize, true, observer),
+                "fp4_e2m1" => new QuantSpec(QuantFormat.Fp4E2M1Inc, 4, groupSize, true, observer),
+                "mxfp4" => QuantSpec.MxFp4(observer: observer),
+                "nvfp4" => QuantSpec.NvFp4(observer),
+                _ => throw new QuantSharpException(
+                    $"{Key("dtype")} '{c.Dtype}': unknown (known: int, int1 … int8, nf4, fp4, fp4_e2m1_bnb, fp4_e2m1, mxfp4, nvfp4, fp32, bf16, fp16)."),
+            };
+            if (c.Bits != 4)
+                throw new QuantSharpException($"{Key("bits")} {c.Bits}: dtype {c.Dtype} has 4-bit elements only.");
+            if (c.UseFullRange) throw new QuantSharpException($"{Key("use_full_range")} true: applies to symmetric int only, not dtype {c.Dtype}.");
+        }
+        if (c.UseDoubleQuant)
+        {
+            if (!c.DoubleQuantDtype.Equals("int", StringComparison.OrdinalIgnoreCase))
+                throw new QuantSharpException($"{Key("double_quant_dtype")} '{c.DoubleQuantDtype}': only int is supported (as in INC).");
+            if (c.DoubleQuantBits is < 2 or > 8)
+                throw new QuantSharpException($"{Key("double_quant_bits")} {c.DoubleQuantBits}: expected 2 to 8.");
+            if (c.DoubleQuantGroupSize < 1)
+                throw new QuantSharpException($"{Key("double_quant_group_size")} {c.DoubleQuantGroupSize}: must be positive.");
+            spec = spec with { DoubleQuant = new DoubleQuantSpec(c.DoubleQuantBits, c.DoubleQuantUseSym, c.DoubleQuantGroupSize) };
+        }
+        spec = spec with { GroupDim = c.GroupDim };
+        spec.Validate($"{where}: ");
         return spec;
     }
 

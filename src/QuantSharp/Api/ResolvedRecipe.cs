@@ -86,17 +86,20 @@ public sealed class ResolvedRecipe
         foreach (var (name, c) in resolved)
         {
             if (c.Weights is not { GroupSize: > 0 } spec) continue;
-            long columns = name == OutputHeadQuantizer.Name ? model.Config.HiddenSize : InFeatures(model, name);
+            var (outF, inF) = name == OutputHeadQuantizer.Name ? (model.Config.VocabSize, model.Config.HiddenSize) : Shape(model, name);
+            bool alongOutputs = spec.GroupDim == 0;
+            long columns = alongOutputs ? outF : inF;
             if (columns % spec.GroupSize != 0)
                 throw new QuantSharpException($"{where}: {byLinear[name].Algorithm} group_size {spec.GroupSize} does not divide the " +
-                                              $"{columns} input columns of tensor '{name}.weight'.");
+                                              $"{columns} {(alongOutputs ? "output rows (group_dim 0)" : "input columns")} of tensor '{name}.weight'.");
         }
     }
 
-    private static long InFeatures(CausalLM model, string name)
+    private static (long Out, long In) Shape(CausalLM model, string name)
     {
         int layer = int.Parse(name.Split('.')[2], System.Globalization.CultureInfo.InvariantCulture);
         string linear = name[(name.IndexOf('.', "model.layers.".Length) + 1)..];
-        return model.Layers[layer].Linears().First(l => l.Name == linear).Linear.InFeatures;
+        var module = model.Layers[layer].Linears().First(l => l.Name == linear).Linear;
+        return (module.OutFeatures, module.InFeatures);
     }
 }

@@ -122,19 +122,27 @@ public static class QuantSharpExporter
     private static (List<ExportTensor> Tensors, JsonObject Storage) Pack(Packed lin)
     {
         var spec = lin.Spec;
-        var ql = new QuantizedLinear(lin.Name, lin.Name, "", lin.Module, lin.Params, null!);
-        Tensor codes = ql.Codes(spec); // checked to reproduce the model's weight exactly
+        using var p = QuantizedLinear.OnCpu(lin.Params);
+        // group_dim 0: the parameters describe Wᵀ (groups along the output dimension), so the codes are Wᵀ's.
+        Tensor w = lin.Module.Weight.detach().cpu();
+        Tensor target = spec.GroupDim == 0 ? w.t().contiguous() : w;
+        var quantizer = WeightQuantizer.Create(spec);
+        Tensor codes = quantizer.Codes(target, p);
+        Tensor back = quantizer.Dequantize(codes, p).to(w.dtype);
+        if (!back.eq(target).all().item<bool>())
+            throw new QuantSharpException($"tensor '{lin.Name}.weight': its recorded {spec.FormatName} parameters do not reproduce the weight exactly " +
+                                          $"(max difference {back.to(float32).sub(target.to(float32)).abs().max().item<float>():E3}); it cannot be stored as codes.");
         bool signed = codes.dtype == ScalarType.Int8;
         long offset = signed ? 1L << (spec.Bits - 1) : 0;
         Tensor unsigned = codes.to(ScalarType.Int64).add(offset);
-        using var p = QuantizedLinear.OnCpu(lin.Params);
         long rows = lin.Module.OutFeatures, columns = lin.Module.InFeatures;
         var tensors = new List<ExportTensor>
         {
             new(lin.Name + ".qweight", CodeWords.Pack(unsigned, spec.Bits)),
             new(lin.Name + ".scales", p.Scale.to(float32).contiguous()),
-            new(lin.Name + ".g_idx", arange(columns, ScalarType.Int64).div(p.GroupSize, RoundingMode.floor).to(ScalarType.Int32)),
         };
+        if (spec.GroupDim == 1)
+            tensors.Add(new(lin.Name + ".g_idx", arange(columns, ScalarType.Int64).div(p.GroupSize, RoundingMode.floor).to(ScalarType.Int32)));
         if (p.Zero is { } zero)
         {
             // Integer zero points (INT asymmetric) pack into bytes; anything else (HQQ's float zeros) stays float32.
@@ -143,15 +151,29 @@ public static class QuantSharpExporter
         }
         if (p.ScaleBytes is { } bytes) tensors.Add(new(lin.Name + ".scale_bytes", bytes.to(ScalarType.Byte).contiguous()));
         if (p.GlobalScale is { } global) tensors.Add(new(lin.Name + ".global_scale", global.to(float32).reshape(1)));
+        // Double quantization: the scales' own codes and second-level scales (the float32 scales above are their
+        // dequantized values, so a reader may use either).
+        if (lin.Params.DoubleQuant is { } dq)
+        {
+            tensors.Add(new(lin.Name + ".scale_codes", dq.Codes.cpu().to(ScalarType.Int8).contiguous()));
+            tensors.Add(new(lin.Name + ".scale_scales", dq.Scales.cpu().to(float32).contiguous()));
+            if (dq.Mean is { } mean) tensors.Add(new(lin.Name + ".scale_mean", mean.cpu().to(float32).reshape(1)));
+        }
         foreach (var t in tensors) t.Tensor.MoveToOuterDisposeScope();
         var storage = new JsonObject
         {
             ["format"] = spec.FormatName,
             ["bits"] = spec.Bits,
             ["group_size"] = spec.GroupSize,
+            ["group_dim"] = spec.GroupDim,
             ["symmetric"] = spec.Symmetric,
+            ["symmetric_rule"] = spec.SymmetricRule.ToString().ToLowerInvariant(),
+            ["full_range"] = spec.FullRange,
             ["observer"] = spec.Observer.ToString().ToLowerInvariant(),
             ["mx_scale_rule"] = spec.MxRule.ToString().ToLowerInvariant(),
+            ["double_quant"] = lin.Params.DoubleQuant is { } d
+                ? new JsonObject { ["bits"] = d.Bits, ["group_size"] = d.GroupSize, ["symmetric"] = d.Mean is null }
+                : null,
             ["code_dtype"] = signed ? "int8" : "uint8",
             ["code_offset"] = offset,
             ["codes_per_word"] = CodeWords.PerWord(spec.Bits),

@@ -20,8 +20,11 @@ internal static class OutputHeadQuantizer
         var head = model.UntieLmHead();
         var quantizer = WeightQuantizer.Create(spec);
         Tensor w = head.Weight.detach().to(float32);
-        GroupParams p = quantizer.ComputeParams(w, null, Name);
-        Tensor dq = quantizer.QuantizeDequantize(w, p);
+        // group_dim 0: groups along the output dimension, i.e. the parameters describe Wᵀ.
+        Tensor target = spec.GroupDim == 0 ? w.t().contiguous() : w;
+        GroupParams p = quantizer.ComputeParams(target, null, Name);
+        Tensor dq = quantizer.QuantizeDequantize(target, p);
+        if (spec.GroupDim == 0) dq = dq.t().contiguous();
         result.Reports.Add(new LayerQuantReport(Name, QuantError.Relative(w, dq, null), false, null));
         result.LmHeadParams = p.DetachFromDisposeScope();
         head.ReplaceWeight(dq.to(model.DType).DetachFromDisposeScope());

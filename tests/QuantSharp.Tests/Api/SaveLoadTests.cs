@@ -27,7 +27,8 @@ public class SaveLoadTests
     [Theory]
     [InlineData("""{"rtn": {"global": {"bits": 3, "group_size": 64, "use_sym": false}}}""")]
     [InlineData("""{"rtn": {"global": {"bits": 4, "group_size": 32, "use_sym": true, "quant_lm_head": true}, "local": {"down_proj": {"bits": 5}, "v_proj": {"bits": 2, "group_size": -1}}}}""")]
-    [InlineData("""{"gptq": {"global": {"bits": 4, "group_size": 128, "use_sym": false, "static_groups": true, "act_order": true}}, "rtn": {"local": {"mlp": {"bits": 8}, "o_proj": {"dtype": "mxfp4"}, "v_proj": {"bits": 8}}}}""")]
+    [InlineData("""{"gptq": {"global": {"bits": 4, "group_size": 128, "use_sym": false, "static_groups": true, "act_order": true}}, "rtn": {"local": {"mlp": {"bits": 8}, "o_proj": {"dtype": "fp4_e2m1", "group_size": 32}, "v_proj": {"bits": 8}}}}""")]
+    [InlineData("""{"rtn": {"global": {"dtype": "nf4", "group_size": 64, "use_double_quant": true}, "local": {"q_proj": {"dtype": "int", "bits": 4, "use_full_range": true}, "down_proj": {"dtype": "int", "bits": 3, "use_sym": false, "group_dim": 0, "group_size": 32}, "k_proj": {"dtype": "fp4", "use_double_quant": false}}}, "hqq": {"local": {"mlp.up_proj": {"bits": 4}}}}""")]
     public void SaveThenLoadGivesBitIdenticalWeightsAndThePerplexity(string recipe)
     {
         using var dir = Fixtures.NewTempDir();

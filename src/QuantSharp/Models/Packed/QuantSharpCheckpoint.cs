@@ -52,7 +52,10 @@ public sealed class QuantSharpCheckpoint : PackedCheckpoint
         var spec = SpecOf(s, prefix);
         var shape = s["shape"] as JsonArray;
         if (shape is not { Count: 2 }) throw new InvalidFileException(_qconfigPath, "storage.shape must be [out, in]", prefix);
-        long rows = shape[0]!.GetValue<long>(), columns = shape[1]!.GetValue<long>();
+        long outFeatures = shape[0]!.GetValue<long>(), inFeatures = shape[1]!.GetValue<long>();
+        // group_dim 0: codes and parameters describe Wᵀ.
+        bool transposed = spec.GroupDim == 0;
+        long rows = transposed ? inFeatures : outFeatures, columns = transposed ? outFeatures : inFeatures;
         int groupSize = spec.GroupSize > 0 ? spec.GroupSize : (int)columns;
         if (columns % groupSize != 0) throw new InvalidFileException(_qconfigPath, $"group size {groupSize} does not divide {columns} columns", prefix);
         long groups = columns / groupSize;
@@ -80,7 +83,8 @@ public sealed class QuantSharpCheckpoint : PackedCheckpoint
         };
         Tensor codes = CodeWords.Unpack(words, spec.Bits, columns).sub(offset).to(codeType);
         using var p = new GroupParams(scale, zero, bytes, global, spec.GroupSize == QuantSpec.PerTensor ? (int)columns : groupSize, (int)columns);
-        return WeightQuantizer.Create(spec).Dequantize(codes, p);
+        Tensor w = WeightQuantizer.Create(spec).Dequantize(codes, p);
+        return transposed ? w.t().contiguous() : w;
     }
 
     private QuantSpec SpecOf(JsonObject s, string prefix)
@@ -95,11 +99,19 @@ public sealed class QuantSharpCheckpoint : PackedCheckpoint
                 "mxfp" => QuantFormat.MxFp,
                 "nvfp" => QuantFormat.NvFp,
                 "fp8" => QuantFormat.Fp8,
+                "nf4" => QuantFormat.Nf4,
+                "fp4_e2m1_bnb" => QuantFormat.Fp4Bnb,
+                "fp4_e2m1" => QuantFormat.Fp4E2M1Inc,
                 _ => throw new InvalidFileException(_qconfigPath, $"storage.format '{format}' is unknown to this build", prefix),
             };
             var rule = s["mx_scale_rule"]?.GetValue<string>() == "ocp" ? MxScaleRule.Ocp : MxScaleRule.FpQuant;
             var spec = new QuantSpec(f, s["bits"]!.GetValue<int>(), s["group_size"]!.GetValue<int>(), s["symmetric"]?.GetValue<bool>() ?? true,
-                ObserverKind.MinMax, rule);
+                ObserverKind.MinMax, rule)
+            {
+                GroupDim = s["group_dim"]?.GetValue<int>() ?? 1,
+                FullRange = s["full_range"]?.GetValue<bool>() ?? false,
+                SymmetricRule = s["symmetric_rule"]?.GetValue<string>() == "inc" ? IntSymmetricRule.Inc : IntSymmetricRule.FpQuant,
+            };
             spec.Validate($"{_qconfigPath}: {prefix}: storage.");
             return spec;
         }
