@@ -34,7 +34,7 @@ internal static class QuantizeCommand
         var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
         var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
         var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
-        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq | awq | teq | autoround" };
         var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
         var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
         var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
@@ -76,6 +76,8 @@ internal static class QuantizeCommand
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet, recipeOption,
         };
         inc.AddTo(cmd);
+        var blockOptions = new BlockMethodOptions();
+        foreach (var o in blockOptions.All) cmd.Options.Add(o);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var wall = Stopwatch.StartNew();
@@ -98,7 +100,7 @@ internal static class QuantizeCommand
                 if (clash.Flag is not null)
                     throw new QuantSharpException($"{clash.Flag} conflicts with --recipe {recipePath}: the recipe sets the weight formats and algorithms (put the setting in the recipe).");
             }
-            string presetName = r.GetValue(preset) ?? (embedded && recipe is null ? "mr-gptq" : "");
+            string presetName = r.GetValue(preset) ?? (embedded && recipe is null && r.GetValue(method) is null ? "mr-gptq" : "");
             bool mr = presetName switch
             {
                 "" => false,
@@ -119,13 +121,14 @@ internal static class QuantizeCommand
             };
             int wg = ResolveGroup(fmt, r.GetValue(wGroup), r.GetValue(wGran), "--w-", 128);
             int ag = ResolveGroup(fmt, r.GetValue(aGroup), null, "--a-", QuantSpec.PerChannel);
-            var quantMethod = r.GetValue(gptqFlag) || mr ? QuantMethod.Gptq : (r.GetValue(method) ?? "rtn").ToLowerInvariant() switch
+            QuantMethod? blockMethod = BlockMethodOptions.ParseMethod(r.GetValue(method) ?? "rtn");
+            var quantMethod = blockMethod ?? (r.GetValue(gptqFlag) || mr ? QuantMethod.Gptq : (r.GetValue(method) ?? "rtn").ToLowerInvariant() switch
             {
                 "rtn" => QuantMethod.Rtn,
                 "gptq" => QuantMethod.Gptq,
                 "hqq" => QuantMethod.Hqq,
-                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq or hqq (awq, teq, autoround and flatquant are not implemented yet)."),
-            };
+                var x => throw new QuantSharpException($"--method {x}: expected rtn, gptq, hqq, awq, teq or autoround."),
+            });
             bool isGptq = quantMethod == QuantMethod.Gptq;
             bool actOrder = (r.GetValue(order) ?? (mr ? "activation" : "default")) switch
             {
@@ -167,6 +170,7 @@ internal static class QuantizeCommand
             }
             else
             {
+                config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
                 config.Validate();
                 if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                     CheckDivides(dir, ws.GroupSize, "--w-group-size");
@@ -343,6 +347,7 @@ internal static class QuantizeCommand
         {
             QuantMethod.Gptq => $"gptq{(c.Gptq.ActOrder ? " act-order" : "")}{(c.Gptq.StaticGroups ? " static-groups" : "")}",
             QuantMethod.Hqq => $"hqq{(c.Hqq.QuantZero ? " quant-zero" : "")}{(c.Hqq.QuantScale ? " quant-scale" : "")}",
+            _ when c.IsBlockMethod => BlockMethodOptions.Describe(c),
             var x => x.ToString().ToLowerInvariant(),
         };
         if (c.Weights is { } ws)

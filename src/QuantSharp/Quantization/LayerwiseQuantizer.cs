@@ -49,6 +49,7 @@ public static class LayerwiseQuantizer
         var total = Stopwatch.StartNew();
         var result = new QuantizationResult(model, config);
         int n = model.Layers.Count;
+        using var blockAlgorithm = BlockAlgorithms.Create(config);
 
         using var noGrad = no_grad();
         List<Tensor>? hidden = null;
@@ -80,11 +81,12 @@ public static class LayerwiseQuantizer
                 // as the earlier stages left it (their linears already quantized), so o_proj, gate/up and down_proj
                 // see the inputs the quantized layer will give them.
                 string[][] stages = config.TrueSequential && config.UsesGptq ? Slots.Select(s => new[] { s }).ToArray() : [Slots];
+                BlockContext? block = null;
                 for (int stageIndex = 0; stageIndex < stages.Length; stageIndex++)
                 {
                     string[] stage = stages[stageIndex];
                     Dictionary<string, HessianAccumulator>? hessians = null;
-                    if (config.NeedsCalibration)
+                    if (config.NeedsCalibration && !config.IsBlockMethod)
                     {
                         if (config.UsesGptq) hessians = AttachHessianObservers(layer, stage);
                         clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
@@ -98,16 +100,31 @@ public static class LayerwiseQuantizer
                     }
                     if (stageIndex == 0) state.FreezeActivationScales();
 
+                    if (stageIndex == 0 && blockAlgorithm is not null)
+                    {
+                        progress?.Invoke(i, n, "block");
+                        block = new BlockContext(layer, model.Config, model.DType, hidden!, cos!, sin!, device, config,
+                            WeightQuantizer.Create(config.Weights!), folded,
+                            (name, linear, dq, p) => Record(layer, state, result, name, linear, dq, p,
+                                QuantError.Relative(folded[name], dq, null), hessianWeighted: false, warning: null));
+                        clock.Time("block", () => { blockAlgorithm.Apply(block); return 0; });
+                    }
+
                     if (config.QuantizesWeights)
                     {
                         progress?.Invoke(i, n, "quantize");
-                        clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, stage); return 0; });
+                        clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, stage, block?.Recorded); return 0; });
                     }
                     if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
                 }
                 foreach (var t in folded.Values) t.Dispose();
 
-                if (hidden is not null && i < n - 1)
+                if (block?.NextInputs is { } next)
+                {
+                    foreach (var t in hidden!) t.Dispose();
+                    hidden = next;
+                }
+                else if (hidden is not null && i < n - 1)
                 {
                     progress?.Invoke(i, n, "propagate");
                     hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true)!);
@@ -237,9 +254,11 @@ public static class LayerwiseQuantizer
 
     /// <summary>Quantizes the linears of <paramref name="slots"/>, each with the configuration it resolves to.</summary>
     private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state,
-        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result, string[] slots)
+        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result, string[] slots,
+        IReadOnlySet<string>? alreadyQuantized = null)
     {
-        var byConfig = layer.Linears().Where(l => slots.Contains(SlotOf(l.Name)))
+        // A block algorithm (AutoRound, AWQ with clipping) may have produced some linears' final weights already.
+        var byConfig = layer.Linears().Where(l => slots.Contains(SlotOf(l.Name)) && alreadyQuantized?.Contains(l.Name) != true)
             .GroupBy(l => result.Config.For($"model.layers.{layer.Index}.{l.Name}"));
         foreach (var group in byConfig)
         {

@@ -1,11 +1,14 @@
+using QuantSharp.Algorithms.AutoRound;
+using QuantSharp.Algorithms.Awq;
 using QuantSharp.Algorithms.Gptq;
 using QuantSharp.Algorithms.Hqq;
+using QuantSharp.Algorithms.Teq;
 using QuantSharp.Quantizers;
 using QuantSharp.Transforms;
 
 namespace QuantSharp.Quantization;
 
-public enum QuantMethod { Rtn, Gptq, Hqq }
+public enum QuantMethod { Rtn, Gptq, Hqq, Awq, Teq, AutoRound }
 
 /// <summary>
 /// Everything a quantization run needs: formats for weights and activations, method, rotations and calibration.
@@ -23,6 +26,9 @@ public sealed record QuantizationConfig
     public GptqOptions Gptq { get; init; } = new();
     /// <summary>Settings of <see cref="QuantMethod.Hqq"/> (INC's defaults).</summary>
     public HqqOptions Hqq { get; init; } = new();
+    public AwqOptions Awq { get; init; } = new();
+    public TeqOptions Teq { get; init; } = new();
+    public AutoRoundOptions AutoRound { get; init; } = new();
     /// <summary>One NVFP weight global scale shared by q/k/v and one by gate/up (what fused kernels need).</summary>
     public bool FuseGlobalScale { get; init; }
     public int NumSequences { get; init; } = 128;
@@ -67,8 +73,11 @@ public sealed record QuantizationConfig
 
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
-        Method == QuantMethod.Gptq || Activations?.Format == QuantFormat.NvFp
+        Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp
         || (PerLinear is not null && UsesGptq);
+
+    /// <summary>Methods that work on a whole decoder block and its calibration inputs (<see cref="IBlockAlgorithm"/>).</summary>
+    public bool IsBlockMethod => Method is QuantMethod.Awq or QuantMethod.Teq or QuantMethod.AutoRound;
 
     public void Validate()
     {
@@ -95,6 +104,7 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("--double-quant with GPTQ needs static groups (drop --dynamic-groups): dynamic groups compute scales one group at a time.");
         if (TransformGroupSize <= 0)
             throw new QuantSharpException($"--transform-group-size {TransformGroupSize}: must be positive.");
+        if (IsBlockMethod) BlockAlgorithms.Validate(this);
         if (NumSequences < 1) throw new QuantSharpException($"--num-sequences {NumSequences}: must be at least 1.");
         if (CalibBatchSize < 1) throw new QuantSharpException($"--calib-batch-size {CalibBatchSize}: must be at least 1.");
     }

@@ -53,6 +53,13 @@ public sealed class DecoderLinear : nn.Module<Tensor, Tensor>
     /// <summary>Fake-quantizes the input last, just before the matmul (W4A4).</summary>
     public IActivationHook? InputQuantizer { get; set; }
 
+    /// <summary>
+    /// Used instead of the stored weight while set (same shape and dtype): block algorithms (AWQ, TEQ, AutoRound) try
+    /// candidate quantized weights this way, and trainable ones keep their autograd graph, which a
+    /// <see cref="Parameter"/> replacement would cut.
+    /// </summary>
+    public Tensor? WeightOverride { get; set; }
+
     /// <summary>Replaces the weight values in place (same shape), e.g. with fake-quantized values.</summary>
     public void SetWeight(Tensor values)
     {
@@ -94,6 +101,6 @@ public sealed class DecoderLinear : nn.Module<Tensor, Tensor>
         foreach (var hook in InputHooks) x = hook.Apply(x);
         InputObserver?.Invoke(x);
         if (InputQuantizer is not null) x = InputQuantizer.Apply(x);
-        return nn.functional.linear(x, _weight, _bias).MoveToOuterDisposeScope();
+        return nn.functional.linear(x, WeightOverride ?? _weight, _bias).MoveToOuterDisposeScope();
     }
 }
