@@ -26,8 +26,22 @@ internal static class ConfigMapping
                 Method = QuantMethod.Hqq, Weights = spec,
                 Hqq = new Algorithms.Hqq.HqqOptions { QuantZero = h.QuantZero, QuantScale = h.QuantScale, ScaleQuantGroupSize = h.ScaleQuantGroupSize },
             },
-            _ => throw new QuantSharpException(
-                $"{where}: algorithm '{c.Algorithm}' is not available in this build yet (available: rtn, gptq, hqq)."),
+            AwqConfig a => common with
+            {
+                Method = QuantMethod.Awq, Weights = spec,
+                Awq = new Algorithms.Awq.AwqOptions { UseAutoScale = a.UseAutoScale, UseAutoClip = a.UseAutoClip, Folding = a.Folding },
+            },
+            TeqConfig => common with { Method = QuantMethod.Teq, Weights = spec },
+            AutoRoundConfig r => common with
+            {
+                Method = QuantMethod.AutoRound, Weights = spec,
+                AutoRound = new Algorithms.AutoRound.AutoRoundOptions
+                {
+                    Iters = r.Iters, LearningRate = r.Lr, MinMaxLearningRate = r.MinmaxLr, MinMaxTuning = r.EnableMinmaxTuning,
+                    QuantizedInputs = r.EnableQuantedInput, Seed = r.Seed,
+                },
+            },
+            _ => throw new QuantSharpException($"{where}: algorithm '{c.Algorithm}' is not available in this build."),
         };
     }
 

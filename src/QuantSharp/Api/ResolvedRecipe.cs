@@ -48,6 +48,14 @@ public sealed class ResolvedRecipe
                 warnings.Add($"{where}: local rule '{rule.Pattern}' ({rule.Config.Algorithm}) matches no linear of the model.");
             foreach (var n in matched) byLinear[n] = rule.Config;
         }
+        // AWQ, TEQ and AutoRound work on whole decoder blocks (scales folded across linears, block-output losses): they
+        // can be the global algorithm only, and then every decoder linear follows it (rules may still address lm_head).
+        static bool IsBlock(WeightOnlyConfig c) => c is AwqConfig or TeqConfig or AutoRoundConfig && !c.IsFloat;
+        if (root.Local.FirstOrDefault(r => IsBlock(r.Config)) is { } blockRule)
+            throw new QuantSharpException($"{where}: local rule '{blockRule.Pattern}': {blockRule.Config.Algorithm} works on whole decoder blocks, " +
+                                          "so it can only be the global algorithm.");
+        if (IsBlock(root) && byLinear.FirstOrDefault(kv => kv.Key != OutputHeadQuantizer.Name && !ReferenceEquals(kv.Value, root)) is { Key: { } other })
+            throw new QuantSharpException($"{where}: {root.Algorithm} is global, so its decoder linears cannot take local rules (a rule matches '{other}').");
         // INC keeps the output projection float unless the global configuration sets quant_lm_head.
         string head = OutputHeadQuantizer.Name;
         if (!root.QuantLmHead) byLinear[head] = new RtnConfig { Dtype = "fp32" };

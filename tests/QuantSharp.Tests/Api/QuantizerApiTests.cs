@@ -133,6 +133,22 @@ public class QuantizerApiTests
     }
 
     [Fact]
+    public void BlockAlgorithmsMapOntoTheirOptionsAndMustBeGlobal()
+    {
+        using var model = Micro();
+        var awq = Quantizer.Prepare(model, new AwqConfig { Bits = 3, GroupSize = 128, UseSym = false, UseAutoClip = false });
+        Assert.Equal(QuantMethod.Awq, awq.Recipe.Pipeline.Method);
+        Assert.False(awq.Recipe.Pipeline.Awq.UseAutoClip);
+        Assert.True(awq.NeedsCalibration);
+        var ar = Quantizer.Prepare(model, new AutoRoundConfig { Iters = 50, UseSym = false }).Recipe.Pipeline;
+        Assert.Equal((QuantMethod.AutoRound, 50, 128), (ar.Method, ar.AutoRound.Iters, ar.Weights!.GroupSize));
+        Assert.Contains("can only be the global algorithm", Assert.Throws<QuantSharpException>(() =>
+            Quantizer.Prepare(model, new RtnConfig().SetLocal("mlp", new TeqConfig()))).Message);
+        Assert.Contains("cannot take local rules", Assert.Throws<QuantSharpException>(() =>
+            Quantizer.Prepare(model, new AwqConfig().SetLocal("down_proj", new RtnConfig { Bits = 8 }))).Message);
+    }
+
+    [Fact]
     public void GptqNeedsCalibrationAndActOrderWithoutStaticGroupsIsRefused()
     {
         using var model = Micro();
