@@ -67,6 +67,16 @@ internal static class BenchCommand
             if (r.GetValue(json) is { } path) JsonOutput.Write(path, res);
             return 0;
         }));
-        return new Command("bench", "Benchmarks.") { forward, gptq };
+        var cases = new Option<int>("--cases") { Description = "mutated files per parser", DefaultValueFactory = _ => 2000 };
+        var fuzzSeed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var fuzzModel = new Option<string?>("--model") { Description = "model folder whose config.json and tokenizer.json seed the JSON cases (default: testdata/models/micro-qwen3)" };
+        var fuzzOut = new Option<string?>("--markdown") { Description = "append a results table to this Markdown file" };
+        var fuzz = new Command("fuzz", "Seeded mutational fuzzing of the safetensors, GGUF, tokenizer.json and config.json parsers.")
+        {
+            cases, fuzzSeed, fuzzModel, fuzzOut, json,
+        };
+        fuzz.SetAction(r => CliCommon.Run(() => FuzzBench.Run(r.GetValue(cases), r.GetValue(fuzzSeed),
+            CliCommon.RequireModelDir(r.GetValue(fuzzModel) ?? EmbeddedDefaults.Model()), r.GetValue(fuzzOut), r.GetValue(json))));
+        return new Command("bench", "Benchmarks.") { forward, gptq, fuzz };
     }
 }

@@ -12,7 +12,10 @@ internal sealed class BlockMethodOptions
     private readonly Option<bool> _awqFolding = new("--awq-folding") { Description = "AWQ: scale only where the scale folds without tying (GQA: o_proj unscaled), as INC folding=True" };
     private readonly Option<bool> _awqNoDuo = new("--awq-no-duo-scaling") { Description = "AWQ: s = mean|x|^α (llm-awq) instead of INC's mean|x|^α / w̄^(1−α)" };
     private readonly Option<int?> _iters = new("--iters") { Description = "AutoRound iterations per block (default 200) / TEQ steps per block (default 200)" };
-    private readonly Option<double?> _lr = new("--lr") { Description = "AutoRound learning rate (default 1/iters) / TEQ Adam learning rate (default 1e-3)" };
+    private readonly Option<double?> _lr = new("--lr") { Description = "AutoRound learning rate (default 1/iters) / TEQ Adam learning rate (default 1e-3) / FlatQuant transforms (default 5e-3; clipping 10×)" };
+
+    /// <summary>The shared --lr option (FlatQuant reads it too).</summary>
+    public Option<double?> Lr => _lr;
     private readonly Option<double?> _minMaxLr = new("--minmax-lr") { Description = "AutoRound learning rate of the min/max factors (default --lr)" };
     private readonly Option<string?> _preset = new("--autoround-preset") { Description = "light (50 iters) | default (200) | best (1000 iters, 512 samples)" };
     private readonly Option<bool> _noQuantInput = new("--autoround-float-inputs") { Description = "AutoRound: train each block on float inputs instead of the quantized blocks' outputs" };

@@ -34,7 +34,7 @@ internal static class QuantizeCommand
         var wGroup = new Option<int?>("--w-group-size", "--w_group_size") { Description = "weight group size (-1 per channel, 0 per tensor)" };
         var aGroup = new Option<int?>("--a-group-size", "--a_group_size") { Description = "activation group size (-1 per token)" };
         var wGran = new Option<string?>("--w-granularity", "--w_granularity") { Description = "tensor | channel | group" };
-        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq | awq | teq | autoround" };
+        var method = new Option<string?>("--method") { Description = "rtn | gptq | hqq | awq | teq | autoround | flatquant" };
         var gptqFlag = new Option<bool>("--gptq") { Description = "same as --method gptq (FP-Quant spelling)" };
         var observer = new Option<string?>("--w-observer", "--w_observer") { Description = "minmax | mse" };
         var order = new Option<string?>("--quantization-order", "--quantization_order") { Description = "default | activation (act-order)" };
@@ -68,18 +68,40 @@ internal static class QuantizeCommand
         var device = CliCommon.DeviceOption();
         var quiet = new Option<bool>("--quiet");
         var inc = new IncWeightOnlyOptions();
+        var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "checkpoint after every decoder layer into DIR; continues from DIR's checkpoint if it has one" };
+        var resume = new Option<string?>("--resume") { Description = "continue the interrupted run checkpointed in DIR (same model, recipe and calibration)" };
+        var skipMemoryCheck = new Option<bool>("--skip-memory-check") { Description = "start even when the estimated peak memory exceeds what is available" };
+        var rtnFallback = new Option<bool>("--allow-rtn-fallback") { Description = "quantize a GPTQ layer whose Hessian stays non-positive-definite with RTN (warned) instead of stopping" };
+        // KV cache and FlatQuant (--method flatquant) flags.
+        var kBits = new Option<int?>("--k-bits", "--k_bits") { Description = "KV cache: key bits (16 = keep; needs --w-bits or --a-bits < 16)" };
+        var vBits = new Option<int?>("--v-bits", "--v_bits") { Description = "KV cache: value bits (16 = keep)" };
+        var kvAsym = new Option<bool>("--kv-asym") { Description = "KV cache: asymmetric (zero point) quantization" };
+        var kvGroup = new Option<int?>("--kv-group-size") { Description = "KV cache: group size along each head (default 128, capped at head_dim)" };
+        var epochs = new Option<int?>("--epochs") { Description = "flatquant: training epochs per layer (default 15)" };
+        var lwc = new Option<bool>("--lwc") { Description = "flatquant: learnable weight clipping" };
+        var lac = new Option<bool>("--lac") { Description = "flatquant: learnable activation (and KV) clipping" };
+        var addDiag = new Option<bool>("--add-diag") { Description = "flatquant: learnable per-channel smoothing (SmoothQuant-style init)" };
+        var aAsym = new Option<bool>("--a-asym") { Description = "flatquant: asymmetric per-token activations" };
+        var blockOptions = new BlockMethodOptions();
+        // One --lr for every trained method (TEQ, AutoRound, FlatQuant) and one --resume (layer checkpoints; FlatQuant its own).
+        var lr = blockOptions.Lr;
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
-            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet, recipeOption,
+            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+            checkpointDir, resume, rtnFallback, skipMemoryCheck,
+            kBits, vBits, kvAsym, kvGroup, epochs, lwc, lac, addDiag, aAsym, recipeOption,
         };
         inc.AddTo(cmd);
-        var blockOptions = new BlockMethodOptions();
         foreach (var o in blockOptions.All) cmd.Options.Add(o);
+        var flatFlags = new FlatQuantRun.Flags(model, wBits, aBits, kBits, vBits, kvAsym, kvGroup, epochs, lr, lwc, lac, addDiag, aAsym,
+            gptqFlag, relDamp, resume, calib, numSeq, seqLen, seed, calibBatch, eval, evalSeq, evalMax, evalBatch, noBefore, save, export,
+            overwrite, json, dtype, device, quiet);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            if (r.GetValue(method) == "flatquant") return FlatQuantRun.Execute(r, flatFlags);
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
@@ -161,17 +183,32 @@ internal static class QuantizeCommand
                 Seed = r.GetValue(seed),
                 CalibBatchSize = r.GetValue(calibBatch),
                 CpuOffloadActivations = r.GetValue(offloadAct),
+                KvCache = (r.GetValue(kBits) ?? 16) < 16 || (r.GetValue(vBits) ?? 16) < 16
+                    ? new KvCacheSpec(r.GetValue(kBits) ?? 16, r.GetValue(vBits) ?? 16, r.GetValue(kvGroup) ?? 128, r.GetValue(kvAsym))
+                    : null,
+            };
+            if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
+                throw new QuantSharpException("--checkpoint-dir and --resume both name a checkpoint folder; pass one of them.");
+            if (recipe is not null && (r.GetValue(checkpointDir) is not null || r.GetValue(resume) is not null))
+                throw new QuantSharpException("--checkpoint-dir/--resume are not supported with --recipe yet.");
+            config = config with
+            {
+                AllowRtnFallback = r.GetValue(rtnFallback),
+                Checkpoint = r.GetValue(resume) is { } resumeDir ? new LayerCheckpoint(resumeDir, mustExist: true, "--resume")
+                    : r.GetValue(checkpointDir) is { } ckDir ? new LayerCheckpoint(ckDir) : null,
             };
             if (recipe is not null)
             {
                 // The pipeline settings of the run; formats and methods come from the recipe once the model is loaded.
-                bool recipeCalibrates = new[] { recipe }.Concat(recipe.Local.Select(l => l.Config)).Any(c => c is GptqConfig && !c.IsFloat);
+                bool recipeCalibrates = new[] { recipe }.Concat(recipe.Local.Select(l => l.Config))
+                    .Any(c => c is GptqConfig or AwqConfig or TeqConfig or AutoRoundConfig && !c.IsFloat);
                 config = config with { Method = recipeCalibrates ? QuantMethod.Gptq : QuantMethod.Rtn, Weights = null, Activations = null };
             }
             else
             {
                 config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
                 config.Validate();
+                if (config.KvCache is { } kvSpec) kvSpec.Validate(ModelConfig.Load(dir).HeadDim);
                 if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
                     CheckDivides(dir, ws.GroupSize, "--w-group-size");
             }
@@ -190,6 +227,8 @@ internal static class QuantizeCommand
             // Parse the export format before the long run, so a typo fails at once.
             string exportName = r.GetValue(export) ?? (recipe is null ? "pseudoquant" : "quantsharp");
             var exportFormat = PackedExporter.Parse(exportName, "--export");
+            if (r.GetValue(save) is not null && config.KvCache is not null)
+                Console.Error.WriteLine("warning: --k-bits/--v-bits are measured in this run but not recorded in the saved model (only --method flatquant's export keeps KV-cache quantization).");
             if (r.GetValue(save) is not null && recipe is null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             if (r.GetValue(save) is not null && recipe is not null && exportFormat is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
                 throw new QuantSharpException($"--export {exportName}: a --recipe run is saved with --export quantsharp (or pseudoquant); {exportName} holds one weight format for every linear.");
@@ -203,6 +242,14 @@ internal static class QuantizeCommand
                 string calibPath = r.GetValue(calib) ?? EmbeddedDefaults.CalibText();
                 calibration = CalibrationData.Load(calibPath, tokenizer, config.NumSequences, config.SeqLen, config.Seed);
             }
+
+            // Estimate peak memory from the shapes before loading anything, and refuse what cannot fit.
+            var memory = MemoryEstimate.For(ModelConfig.Load(dir), scalar, config, dev.type == DeviceType.CUDA,
+                MemoryEstimate.ProcessRss().Rss ?? 0);
+            long? freeGpu = MemoryEstimate.FreeGpuBytes(dev);
+            Say(q, $"estimated peak memory: CPU {memory.CpuBytes / (double)(1L << 30):F2} GiB" +
+                   (dev.type == DeviceType.CUDA ? $", GPU {memory.GpuBytes / (double)(1L << 30):F2} GiB" : ""));
+            if (!r.GetValue(skipMemoryCheck)) memory.Check(MemoryEstimate.AvailableCpuBytes(), freeGpu, dev.ToString());
 
             var load = Stopwatch.StartNew();
             using var lm = CausalLM.Load(dir, scalar, streamLayers ? torch.CPU : dev);
@@ -227,8 +274,13 @@ internal static class QuantizeCommand
                 foreach (var w in resolved.Warnings) Console.Error.WriteLine("warning: " + w);
                 config = resolved.Pipeline;
             }
+            // The quantization phase's own peak RSS (the kernel's high-water mark, reset here on Linux).
+            MemoryEstimate.ResetPeakRss();
             using var result = CliCommon.WithProgress("quantize layers", q, p =>
                 LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, _) => p(layer, layers)));
+            long? quantizePeakRss = MemoryEstimate.ProcessRss().Peak;
+            if (config.Checkpoint is { ResumedLayers: > 0 } ck)
+                Say(q, $"resumed from {ck.Directory}: {ck.ResumedLayers} of {lm.Layers.Count} decoder layers were already done");
             foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
             Say(q, $"quantized {result.Reports.Count} linears in {result.Seconds:F1} s " +
                    $"(mean relative error {result.Reports.Select(x => x.RelativeError).DefaultIfEmpty(0).Average():E3})");
@@ -267,6 +319,10 @@ internal static class QuantizeCommand
                     peak_memory_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
                     peak_cpu_bytes = Process.GetCurrentProcess().PeakWorkingSet64,
                     peak_gpu_bytes = result.LayerDeviceMemoryBytes.Count > 0 ? result.LayerDeviceMemoryBytes.Max() : (long?)null,
+                    estimated_peak_cpu_bytes = memory.CpuBytes,
+                    estimated_peak_gpu_bytes = dev.type == DeviceType.CUDA ? memory.GpuBytes : (long?)null,
+                    measured_quantize_peak_cpu_bytes = quantizePeakRss,
+                    memory_estimate_parts = memory.Parts,
                     layer_gpu_bytes = result.LayerDeviceMemoryBytes,
                     warnings = result.Warnings,
                     layers = result.Reports.Select(x => new { name = x.Name, relative_mse = x.RelativeError, hessian_weighted = x.HessianWeighted }),
@@ -354,7 +410,8 @@ internal static class QuantizeCommand
             m += (ws.FullRange ? " full-range" : "") + (ws.GroupDim == 0 ? " group-dim 0" : "") +
                  (ws.DoubleQuant is { } dq ? $" double-quant {dq.Bits}-bit{(dq.Symmetric ? " sym" : "")} g{dq.GroupSize}" : "");
         string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
-        return $"{w}, {a}, {m}, {t}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
+        string kv = c.KvCache is { } k ? $", KV cache K{k.KBits}V{k.VBits} g{k.GroupSize}{(k.Asymmetric ? " asym" : "")}" : "";
+        return $"{w}, {a}, {m}, {t}{kv}" + (c.NeedsCalibration ? $", calibration {c.NumSequences}×{c.SeqLen} seed {c.Seed}" : "");
     }
 
     private static object ConfigJson(QuantizationConfig c, string dir, torch.ScalarType dtype, torch.Device dev) => new
@@ -380,6 +437,10 @@ internal static class QuantizeCommand
         double_quant = c.Weights?.DoubleQuant is { } dq ? new { bits = dq.Bits, symmetric = dq.Symmetric, group_size = dq.GroupSize } : null,
         hqq = c.Method == QuantMethod.Hqq ? new { quant_zero = c.Hqq.QuantZero, quant_scale = c.Hqq.QuantScale, scale_quant_group_size = c.Hqq.ScaleQuantGroupSize, iterations = c.Hqq.Iterations } : null,
         fuse_global_scale = c.FuseGlobalScale,
+        k_bits = c.KvCache?.KBits ?? 16,
+        v_bits = c.KvCache?.VBits ?? 16,
+        kv_group_size = c.KvCache?.GroupSize,
+        kv_asym = c.KvCache?.Asymmetric,
         num_sequences = c.NumSequences,
         seq_len = c.SeqLen,
         seed = c.Seed,

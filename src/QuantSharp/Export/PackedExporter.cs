@@ -75,6 +75,7 @@ public static class PackedExporter
         // A quantized lm_head (quant_lm_head) is a linear none of the other layouts stores.
         if (result.LmHeadParams is not null && format != ExportFormat.QuantSharp)
             throw new QuantSharpException($"{outFlag} {outDir}: the model's lm_head is quantized (quant_lm_head), which only --export quantsharp stores.");
+        IO.DiskSpace.Require(outDir, EstimateBytes(result), outFlag);
         switch (format)
         {
             case ExportFormat.PseudoQuant: PseudoQuantExporter.Write(result, outDir, overwrite); break;
@@ -89,5 +90,17 @@ public static class PackedExporter
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
         return [];
+    }
+
+    /// <summary>
+    /// Upper bound of what any layout writes: the model's tensors at their in-memory size (packed layouts are smaller)
+    /// plus the weight parameters pseudoquant keeps beside them.
+    /// </summary>
+    public static long EstimateBytes(QuantizationResult result)
+    {
+        long bytes = result.Model.parameters().Sum(p => p.numel() * p.element_size());
+        foreach (var p in result.Layers.SelectMany(l => l.WeightParams.Values))
+            bytes += p.Scale.numel() * 4 + (p.Zero?.numel() ?? 0) * 4 + (p.ScaleBytes?.numel() ?? 0);
+        return bytes;
     }
 }

@@ -55,7 +55,8 @@ public sealed class ModelConfig
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject
+            // Duplicate keys are an error at parse time (JsonObject would otherwise throw ArgumentException on first lookup).
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new InvalidFileException(sourcePath, "config.json is not a JSON object");
         }
         catch (JsonException e)
@@ -180,11 +181,21 @@ internal sealed class ConfigReader(JsonObject root, string path)
     public IReadOnlyList<int> IntOrIntList(string key)
     {
         if (!root.TryGetPropertyValue(key, out var node) || node is null) return [];
-        if (node is JsonArray arr) return arr.Select(n => n?.GetValue<int>() ?? throw new InvalidFileException(path, $"null in '{key}'")).ToArray();
+        if (node is JsonArray arr)
+            return arr.Select(n => n is JsonValue v && v.TryGetValue<int>(out int i) ? i
+                : throw new InvalidFileException(path, $"key '{key}' must be an integer or a list of integers")).ToArray();
         return [OptionalInt(key)!.Value];
     }
 
     public InvalidFileException Error(string problem) => new(path, problem);
+
+    /// <summary>A string member of a nested object (null when absent); another kind of value is an error naming the key.</summary>
+    public string? OptionalString(JsonObject obj, string key)
+    {
+        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
+        return node.GetValueKind() == JsonValueKind.String ? node.GetValue<string>()
+            : throw new InvalidFileException(path, $"key '{key}' must be a string");
+    }
 
     private T? Get<T>(string key, JsonValueKind kind, Func<JsonNode, T> read) where T : class
     {

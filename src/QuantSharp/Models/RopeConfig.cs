@@ -27,7 +27,7 @@ public sealed record RopeConfig(
         string type = "default";
         if (s is not null)
         {
-            string? t = (s["rope_type"] ?? s["type"])?.GetValue<string>();
+            string? t = r.OptionalString(s, "rope_type") ?? r.OptionalString(s, "type");
             if (t is not null) type = t;
         }
         double partial = r.OptionalDouble("partial_rotary_factor") ?? 1.0;
@@ -43,7 +43,7 @@ public sealed record RopeConfig(
                     Factor: Need(r, s!, "factor"),
                     LowFreqFactor: Need(r, s!, "low_freq_factor"),
                     HighFreqFactor: Need(r, s!, "high_freq_factor"),
-                    OriginalMaxPositionEmbeddings: (int)Need(r, s!, "original_max_position_embeddings"),
+                    OriginalMaxPositionEmbeddings: r.OptionalInt(s!, "original_max_position_embeddings") ?? throw r.Error("rope scaling is missing 'original_max_position_embeddings'"),
                     RotaryDim: rotaryDim);
             default:
                 throw r.Error($"unsupported rope type '{type}' (supported: default, linear, llama3)");

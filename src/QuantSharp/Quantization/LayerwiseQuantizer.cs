@@ -54,18 +54,30 @@ public static class LayerwiseQuantizer
         using var noGrad = no_grad();
         List<Tensor>? hidden = null;
         Tensor? cos = null, sin = null;
+        LayerCheckpoint.Fingerprint? fingerprint = null;
         try
         {
             if (config.NeedsCalibration)
             {
                 hidden = clock.Time("calibrate", () => EmbedCalibration(model, calibration!, config, device));
+                NumericGuards.CheckActivations(hidden, "the embeddings of the calibration windows (model.embed_tokens)");
                 var (c, s) = model.Rotary(0, calibration![0].Length);
                 (cos, sin) = streamLayers ? (c.to(device).DetachFromDisposeScope(), s.to(device).DetachFromDisposeScope()) : (c, s);
                 if (streamLayers) { c.Dispose(); s.Dispose(); }
             }
-            for (int i = 0; i < n; i++)
+            int start = 0;
+            if (config.Checkpoint is { } checkpoint)
+            {
+                // Fingerprinted before any layer changes; finished layers come back from the folder.
+                fingerprint = LayerCheckpoint.Compute(model, config, calibration);
+                start = checkpoint.Restore(model, config, fingerprint, result,
+                    layer => { var s = new LayerQuantState(layer.Index); InstallOnlineHooks(model, layer, config, s, device); return s; },
+                    ref hidden, device);
+            }
+            for (int i = start; i < n; i++)
             {
                 var layer = model.Layers[i];
+                NumericGuards.CheckWeights(layer);
                 var state = new LayerQuantState(i);
                 result.Layers.Add(state);
                 if (streamLayers) layer.MoveTo(device);
@@ -128,11 +140,13 @@ public static class LayerwiseQuantizer
                 {
                     progress?.Invoke(i, n, "propagate");
                     hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true)!);
+                    NumericGuards.CheckActivations(hidden, $"the output of decoder layer {i} (model.layers.{i})");
                 }
                 if (device.type == DeviceType.CUDA &&
                     Backend.Cuda.CudaKernels.DeviceMemoryInUse(Math.Max(0, (int)device.index)) is { } used)
                     result.LayerDeviceMemoryBytes.Add(used);
                 if (streamLayers) clock.Time("offload", () => { StreamOut(layer, state, model.Device); return 0; });
+                config.Checkpoint?.Save(i, layer, state, result, fingerprint!, i < n - 1 ? hidden : null);
                 progress?.Invoke(i + 1, n, "done");
             }
         }
@@ -208,7 +222,25 @@ public static class LayerwiseQuantizer
             }
             if (config.Activations is not null) state.ActivationQuantizers[slot] = new ActivationQuantizerHook(config.Activations);
         }
+        if (config.KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues))
+            state.KvCache = CreateKvCacheHook(model, layer, config, kv);
         state.Attach(layer);
+    }
+
+    /// <summary>
+    /// KV-cache quantizer of one layer. With a rotation configured (QuaRot-style runs), q/k and v are also rotated per
+    /// head by an orthogonal head_dim block of the same kind, so outliers are spread before the cache is quantized.
+    /// </summary>
+    private static KvCacheHook CreateKvCacheHook(CausalLM model, DecoderLayer layer, QuantizationConfig config, KvCacheSpec kv)
+    {
+        int hd = model.Config.HeadDim;
+        if (config.Transform == TransformKind.Identity) return new KvCacheHook(kv, hd);
+        using var scope = NewDisposeScope();
+        using var t = BlockTransform.Create(config.Transform, hd, Math.Min(config.TransformGroupSize, hd),
+            config.TransformSeed + 1_000_003L + layer.Index, layer.SelfAttn.QProj.Weight.device, float32, config.TransformRandomSigns);
+        Tensor m = t.DenseMatrix();
+        // V is rotated by R and un-rotated by Rᵀ, which is only the inverse for orthogonal kinds (not fast_food).
+        return new KvCacheHook(kv, hd, keyTransform: m, valueRotation: t.IsOrthogonal ? m : null);
     }
 
     private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer, string[] slots)
@@ -293,11 +325,22 @@ public static class LayerwiseQuantizer
                 string slotName = $"model.layers.{layer.Index}.{string.Join("+", members.Select(m => m.Name))}";
                 Tensor h = hessians![group.Key].Hessian;
                 // The solve takes the slot's Hessian over, and each slot's Hessian and float32 folds are freed as soon
-                // as it is solved: a 70B-shaped layer's down_proj Hessian alone is 3.3 GB.
-                // (Only when this configuration has the whole slot: per-layer rules may give its other linears another.)
+                // as it is solved: a 70B-shaped layer's down_proj Hessian alone is 3.3 GB. With --allow-rtn-fallback the
+                // solve works on a copy instead, since the fallback still needs H (for its error report). Only when this
+                // configuration has the whole slot: per-layer rules may give the slot's other linears another one.
                 bool wholeSlot = layer.Linears().Count(l => SlotOf(l.Name) == group.Key) == members.Count;
-                var solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
-                    config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(), consumeHessian: wholeSlot);
+                IReadOnlyList<GptqResult> solved;
+                try
+                {
+                    solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
+                        config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(),
+                        consumeHessian: wholeSlot && !config.AllowRtnFallback);
+                }
+                catch (HessianNotPositiveDefiniteException e) when (config.AllowRtnFallback)
+                {
+                    solved = RtnFallback.Solve(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
+                        members.Select(m => globalScales[m.Name]).ToList(), slotName, e.Message);
+                }
                 if (wholeSlot) hessians[group.Key].Dispose();
                 foreach (var m in members) folded[m.Name].Dispose();
                 for (int k = 0; k < members.Count; k++)

@@ -71,6 +71,21 @@ public sealed record QuantizationConfig
     /// <summary>True when some linear's weights are quantized.</summary>
     public bool QuantizesWeights => AllLinearConfigs.Any(c => c.Weights is not null);
 
+    /// <summary>
+    /// Where to checkpoint after each decoder layer (and to resume from): --checkpoint-dir / --resume. Not part of the
+    /// recipe: a run resumed from a checkpoint gives exactly what the uninterrupted run gives.
+    /// </summary>
+    public LayerCheckpoint? Checkpoint { get; init; }
+
+    /// <summary>
+    /// A GPTQ layer whose Hessian stays non-positive-definite after every dampening retry falls back to RTN (reported
+    /// as a warning) instead of stopping the run: --allow-rtn-fallback.
+    /// </summary>
+    public bool AllowRtnFallback { get; init; }
+
+    /// <summary>KV-cache quantization (--k-bits/--v-bits), with a per-head Hadamard on q/k/v when a rotation is set.</summary>
+    public KvCacheSpec? KvCache { get; init; }
+
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
         Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp
@@ -84,6 +99,8 @@ public sealed record QuantizationConfig
         Weights?.Validate("--w-");
         Activations?.Validate("--a-");
         if (PerLinear is not null) foreach (var c in PerLinear.Distinct) c.Weights?.Validate("--w-");
+        if (KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues) && Weights is null && Activations is null)
+            throw new QuantSharpException("--k-bits/--v-bits quantize the KV cache of a W/A-quantized model: set --w-bits or --a-bits below 16 too.");
         if (Weights is null && Activations is null && Transform == TransformKind.Identity && !QuantizesWeights)
             throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
         if (Method == QuantMethod.Gptq && Weights is null && PerLinear is null)

@@ -19,6 +19,10 @@ public sealed class LayerQuantState(int index) : IDisposable
     public Dictionary<string, BlockTransform> Transforms { get; } = new();
     public Dictionary<string, ActivationQuantizerHook> ActivationQuantizers { get; } = new();
     public Dictionary<string, GroupParams> WeightParams { get; } = new();
+    /// <summary>KV-cache quantization of this layer's attention (null: the cache stays in the model dtype).</summary>
+    public KvCacheHook? KvCache { get; set; }
+    /// <summary>Other online state this layer owns (e.g. a restored FlatQuant layer's transforms), disposed with it.</summary>
+    public List<IDisposable> Owned { get; } = new();
 
     /// <summary>Installs this state's rotations and activation quantizers on the layer's modules.</summary>
     public void Attach(DecoderLayer layer)
@@ -36,6 +40,7 @@ public sealed class LayerQuantState(int index) : IDisposable
         layer.Mlp.GateProj.InputQuantizer = gateUpAct;
         layer.Mlp.UpProj.InputQuantizer = gateUpAct;
         layer.Mlp.DownProj.InputQuantizer = ActivationQuantizers.GetValueOrDefault("down");
+        layer.SelfAttn.KvHook = KvCache;
     }
 
     private static void Replace(DecoderLinear linear, BlockTransform? t)
@@ -54,6 +59,8 @@ public sealed class LayerQuantState(int index) : IDisposable
         foreach (var t in Transforms.Values) t.Dispose();
         foreach (var a in ActivationQuantizers.Values) a.Dispose();
         foreach (var p in WeightParams.Values) p.Dispose();
+        KvCache?.Dispose();
+        foreach (var o in Owned) o.Dispose();
     }
 }
 

@@ -140,7 +140,7 @@ public class GptqSolverTests(ITestOutputHelper output)
         Tensor w = ones(4, 16);
         var warnings = new List<string>();
         var q = WeightQuantizer.Create(QuantSpec.Int(4, 16));
-        var e = Assert.Throws<QuantSharpException>(() =>
+        var e = Assert.Throws<HessianNotPositiveDefiniteException>(() =>
             GptqSolver.Quantize(w, h, q, new GptqOptions { LayerName = "blk.5.down_proj", OnWarning = warnings.Add }));
         Assert.Contains("blk.5.down_proj", e.Message);
         Assert.Equal(5, warnings.Count);

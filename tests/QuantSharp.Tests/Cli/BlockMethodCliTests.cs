@@ -27,20 +27,20 @@ public class BlockMethodCliTests
     }
 
     [Fact]
-    public void AwqSavedAsAwqLayoutEvaluatesToTheSamePerplexity()
+    public void AwqSavedAsPseudoquantEvaluatesToTheSamePerplexity()
     {
         // The folded norms and v_proj/up_proj rows travel with the packed weights: a reload scores what was quantized.
         using var dir = Fixtures.NewTempDir();
         string saved = dir.File("awq");
         var q = CliRunner.Run(["quantize", "--model", Fixtures.MicroQwen3, "--method", "awq", "--eval", Fixtures.EvalText,
-            "--save", saved, "--export", "awq", .. Small]);
+            "--save", saved, "--export", "pseudoquant", .. Small]);
         Assert.True(q.ExitCode == 0, q.StdErr + q.StdOut);
         string line = q.StdOut.Split('\n').First(l => l.StartsWith("perplexity after", StringComparison.Ordinal));
         double inMemory = double.Parse(line.Split(':')[1].Trim(), CultureInfo.InvariantCulture);
         var e = CliRunner.Run("eval", "--model", saved, "--data", Fixtures.EvalText, "--seq-len", "128", "--max-windows", "2", "--device", "cpu", "--quiet");
         Assert.True(e.ExitCode == 0, e.StdErr);
         double reloaded = double.Parse(e.StdOut.Split(' ')[1], CultureInfo.InvariantCulture);
-        Assert.True(Math.Abs(reloaded / inMemory - 1) < 1e-3, $"reloaded awq export {reloaded} vs in-memory {inMemory}");
+        Assert.True(Math.Abs(reloaded / inMemory - 1) < 1e-3, $"reloaded pseudoquant of AWQ {reloaded} vs in-memory {inMemory}");
     }
 
     [Fact]

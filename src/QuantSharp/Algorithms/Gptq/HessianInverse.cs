@@ -25,8 +25,9 @@ internal static class HessianInverse
             string message = string.Create(CultureInfo.InvariantCulture,
                 $"layer '{layerName}': Cholesky of the dampened Hessian failed with damp {damp:G4} (rel-damp {relDamp * Math.Pow(10, attempt):G4})");
             if (attempt == maxRetries)
-                throw new QuantSharpException(message + $" after {maxRetries} retries with 10× more dampening each; " +
-                    "its Hessian is not positive definite (check the calibration inputs for NaN/huge values, or raise the relative dampening).");
+                throw new HessianNotPositiveDefiniteException(message + $" after {maxRetries} retries with 10× more dampening each; " +
+                    "its Hessian is not positive definite (check the calibration inputs for NaN/huge values, raise --rel-damp, " +
+                    "or pass --allow-rtn-fallback to quantize such layers with RTN).");
             damp *= 10;
             warn(message + string.Create(CultureInfo.InvariantCulture, $"; retrying with damp ×10 = {damp:G4}."));
         }

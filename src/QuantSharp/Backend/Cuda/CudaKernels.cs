@@ -145,6 +145,18 @@ internal static unsafe class CudaKernels
         }
     }
 
+    /// <summary>Free bytes on the device now (what a new run can still get), or null without the driver.</summary>
+    public static long? DeviceMemoryFree(int device)
+    {
+        if (!Available) return null;
+        lock (Gate)
+        {
+            MakeCurrent(device);
+            nuint free, total;
+            return _cuMemGetInfo(&free, &total) == 0 ? (long)free : null;
+        }
+    }
+
     private static int MakeCurrent(int device)
     {
         int dev;

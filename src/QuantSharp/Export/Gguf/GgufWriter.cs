@@ -50,6 +50,7 @@ public sealed class GgufWriter
 
     public void Write(string path)
     {
+        IO.DiskSpace.Require(path, _tensors.Sum(t => t.ByteCount), "--out");
         string tmp = AtomicFile.TempPathFor(path);
         try
         {

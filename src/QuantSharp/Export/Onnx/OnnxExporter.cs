@@ -50,6 +50,7 @@ public static class OnnxExporter
         string graphName = $"quantsharp-{model.Config.ModelType}-{options.Label}";
         var report = new OnnxExportReport(outPath, options.Label, 0, model.ParameterCount(),
             built.QuantizedWeights, built.QuantizedBytes, built.Graph.Nodes.Count);
+        DiskSpace.Require(outPath, built.Graph.EstimatedInlineBytes, "--out");
         if (!forceExternalData && built.Graph.EstimatedInlineBytes <= OnnxGraph.MaxSerializedBytes)
         {
             byte[] bytes = built.Graph.Serialize(graphName, version);

@@ -24,9 +24,13 @@ internal readonly struct JsonReader(string filePath)
         }
     }
 
-    /// <summary>The property, or null when it is absent or JSON null.</summary>
+    /// <summary>
+    /// The property, or null when it is absent or JSON null, or when <paramref name="obj"/> is not an object at all
+    /// (found by fuzzing: TryGetProperty throws InvalidOperationException there). A container of the wrong kind then
+    /// reads as missing its members, which the required ones report by path.
+    /// </summary>
     public static JsonElement? Optional(JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out JsonElement v) && v.ValueKind != JsonValueKind.Null ? v : null;
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out JsonElement v) && v.ValueKind != JsonValueKind.Null ? v : null;
 
     public JsonElement Required(JsonElement obj, string name, string path) =>
         Optional(obj, name) ?? throw Fail($"'{path}.{name}' is missing");

@@ -21,6 +21,9 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     /// <summary>Applied once to the hidden states shared by q/k/v (an online rotation), before the projections.</summary>
     public IActivationHook? InputTransform { get; set; }
 
+    /// <summary>Sees q/k/v after RoPE (KV-cache quantization, per-head transforms) and the output before o_proj.</summary>
+    public IAttentionHook? KvHook { get; set; }
+
     public Attention(ModelConfig config, DecoderLinear q, DecoderLinear k, DecoderLinear v, DecoderLinear o,
         RmsNorm? qNorm, RmsNorm? kNorm) : base("self_attn")
     {
@@ -57,6 +60,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
 
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
+        if (KvHook is not null) (q, k, v) = KvHook.AfterRope(q, k, v);
 
         long past = cache?.LengthOf(layerIndex) ?? 0;
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
@@ -82,6 +86,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
             attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         }
         var merged = attn.transpose(1, 2).reshape(b, s, nh * hd);
+        if (KvHook is not null) merged = KvHook.BeforeOutput(merged);
         var output = OProj.forward(merged);
         OProj.InputQuantizer?.ReleaseCache();
         return output.MoveToOuterDisposeScope();

@@ -29,9 +29,6 @@ public sealed class EvalTokensTests(ITestOutputHelper output)
         while (first < n && expected[first] == actual[first]) first++;
         if (first < n || expected.Length != actual.Length)
             Assert.Fail(DescribeMismatch(tokenizer, expected, actual, first));
-
-        // Generous bound for a shared 2-core machine; the target is "well under 5 s".
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"encoding eval_a took {sw.Elapsed.TotalSeconds:F2} s");
     }
 
     [Fact]

@@ -36,7 +36,6 @@ public sealed class LongInputTests(ITestOutputHelper output)
         int[] ids = tok.Encode(text);
         sw.Stop();
         output.WriteLine($"{name}: {ids.Length:N0} ids in {sw.Elapsed.TotalMilliseconds:F0} ms");
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"{name} took {sw.Elapsed.TotalSeconds:F2} s");
         Assert.True(tok.Decode(ids) == text, $"{name} does not round-trip");
     }
 }
