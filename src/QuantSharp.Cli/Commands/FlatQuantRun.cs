@@ -25,7 +25,7 @@ internal static class FlatQuantRun
         Option<int?> KvGroup, Option<int?> Epochs, Option<double?> Lr, Option<bool> Lwc, Option<bool> Lac, Option<bool> AddDiag,
         Option<bool> ActAsym, Option<bool> Gptq, Option<double?> RelDamp, Option<string?> Resume, Option<string?> Calib,
         Option<int?> NumSeq, Option<int?> SeqLen, Option<int> Seed, Option<int> CalibBatch, Option<string?> Eval, Option<int> EvalSeq,
-        Option<int?> EvalMax, Option<int> EvalBatch, Option<bool> SkipBaseline, Option<string?> Save, Option<string> Export,
+        Option<int?> EvalMax, Option<int> EvalBatch, Option<bool> SkipBaseline, Option<string?> Save, Option<string?> Export,
         Option<bool> Overwrite, Option<string?> Json, Option<string> DType, Option<string> Device, Option<bool> Quiet);
 
     public static int Execute(ParseResult r, Flags f)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using QuantSharp.Algorithms.Gptq;
 using QuantSharp.Algorithms.Hqq;
+using QuantSharp.Api;
 using QuantSharp.Backend;
 using QuantSharp.Calibration;
 using QuantSharp.Eval;
@@ -59,7 +60,8 @@ internal static class QuantizeCommand
         var evalBatch = new Option<int>("--eval-batch-size") { DefaultValueFactory = _ => 4 };
         var noBefore = new Option<bool>("--skip-baseline") { Description = "do not measure the unquantized perplexity" };
         var save = new Option<string?>("--save", "--save_path") { Description = "write the quantized model here" };
-        var export = new Option<string>("--export") { Description = PackedExporter.Known, DefaultValueFactory = _ => "pseudoquant" };
+        var export = new Option<string?>("--export") { Description = PackedExporter.Known + " (default: pseudoquant; quantsharp with --recipe)" };
+        var recipeOption = new Option<string?>("--recipe") { Description = "INC-style JSON recipe: per-algorithm global settings and per-layer local rules (docs/recipes.md)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing --save folder" };
         var json = new Option<string?>("--json") { Description = "write a JSON report here" };
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
@@ -90,7 +92,7 @@ internal static class QuantizeCommand
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
             checkpointDir, resume, rtnFallback, skipMemoryCheck,
-            kBits, vBits, kvAsym, kvGroup, epochs, lwc, lac, addDiag, aAsym,
+            kBits, vBits, kvAsym, kvGroup, epochs, lwc, lac, addDiag, aAsym, recipeOption,
         };
         inc.AddTo(cmd);
         foreach (var o in blockOptions.All) cmd.Options.Add(o);
@@ -103,7 +105,24 @@ internal static class QuantizeCommand
             var wall = Stopwatch.StartNew();
             bool embedded = r.GetValue(model) is null;
             string dir = CliCommon.RequireModelDir(r.GetValue(model) ?? EmbeddedDefaults.Model());
-            string presetName = r.GetValue(preset) ?? (embedded && r.GetValue(method) is null ? "mr-gptq" : "");
+            // --recipe sets the weight formats and algorithms per layer; the flags that would also set them are refused.
+            string? recipePath = r.GetValue(recipeOption);
+            WeightOnlyConfig? recipe = recipePath is null ? null : RecipeJson.Load(recipePath);
+            if (recipe is not null)
+            {
+                var clash = new (string Flag, bool Set)[]
+                {
+                    ("--preset", r.GetValue(preset) is not null), ("--format", r.GetValue(format) is not null), ("--w-bits", r.GetValue(wBits) is not null),
+                    ("--w-group-size", r.GetValue(wGroup) is not null), ("--w-granularity", r.GetValue(wGran) is not null),
+                    ("--method", r.GetValue(method) is not null), ("--gptq", r.GetValue(gptqFlag)), ("--w-observer", r.GetValue(observer) is not null),
+                    ("--quantization-order", r.GetValue(order) is not null), ("--gar", r.GetValue(gar)), ("--dynamic-groups", r.GetValue(lazyGroups)),
+                    ("--rel-damp", r.GetValue(relDamp) is not null), ("--asym", r.GetValue(asym)), ("--transform", r.GetValue(transform) is not null),
+                    ("--a-bits", r.GetValue(aBits) is not null and < 16),
+                }.FirstOrDefault(x => x.Set);
+                if (clash.Flag is not null)
+                    throw new QuantSharpException($"{clash.Flag} conflicts with --recipe {recipePath}: the recipe sets the weight formats and algorithms (put the setting in the recipe).");
+            }
+            string presetName = r.GetValue(preset) ?? (embedded && recipe is null && r.GetValue(method) is null ? "mr-gptq" : "");
             bool mr = presetName switch
             {
                 "" => false,
@@ -168,19 +187,31 @@ internal static class QuantizeCommand
                     ? new KvCacheSpec(r.GetValue(kBits) ?? 16, r.GetValue(vBits) ?? 16, r.GetValue(kvGroup) ?? 128, r.GetValue(kvAsym))
                     : null,
             };
-            config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
             if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
                 throw new QuantSharpException("--checkpoint-dir and --resume both name a checkpoint folder; pass one of them.");
+            if (recipe is not null && (r.GetValue(checkpointDir) is not null || r.GetValue(resume) is not null))
+                throw new QuantSharpException("--checkpoint-dir/--resume are not supported with --recipe yet.");
             config = config with
             {
                 AllowRtnFallback = r.GetValue(rtnFallback),
                 Checkpoint = r.GetValue(resume) is { } resumeDir ? new LayerCheckpoint(resumeDir, mustExist: true, "--resume")
                     : r.GetValue(checkpointDir) is { } ckDir ? new LayerCheckpoint(ckDir) : null,
             };
-            config.Validate();
-            if (config.KvCache is { } kvSpec) kvSpec.Validate(ModelConfig.Load(dir).HeadDim);
-            if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
-                CheckDivides(dir, ws.GroupSize, "--w-group-size");
+            if (recipe is not null)
+            {
+                // The pipeline settings of the run; formats and methods come from the recipe once the model is loaded.
+                bool recipeCalibrates = new[] { recipe }.Concat(recipe.Local.Select(l => l.Config))
+                    .Any(c => c is GptqConfig or AwqConfig or TeqConfig or AutoRoundConfig && !c.IsFloat);
+                config = config with { Method = recipeCalibrates ? QuantMethod.Gptq : QuantMethod.Rtn, Weights = null, Activations = null };
+            }
+            else
+            {
+                config = blockOptions.Apply(r, config, samplesGiven: r.GetValue(numSeq) is not null);
+                config.Validate();
+                if (config.KvCache is { } kvSpec) kvSpec.Validate(ModelConfig.Load(dir).HeadDim);
+                if (tKind == TransformKind.Identity && config.Weights is { GroupSize: > 0 } ws)
+                    CheckDivides(dir, ws.GroupSize, "--w-group-size");
+            }
 
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             string dt = r.GetValue(dtype)!;
@@ -191,13 +222,16 @@ internal static class QuantizeCommand
             if (streamLayers) config = config with { ComputeDevice = dev };
             bool q = r.GetValue(quiet);
             Say(q, $"model {Path.GetFullPath(dir)}  ({scalar} on {dev})");
-            Say(q, $"recipe {Describe(config)}");
+            Say(q, recipe is null ? $"recipe {Describe(config)}" : $"recipe {Path.GetFullPath(recipePath!)}");
 
             // Parse the export format before the long run, so a typo fails at once.
-            var exportFormat = PackedExporter.Parse(r.GetValue(export)!, "--export");
+            string exportName = r.GetValue(export) ?? (recipe is null ? "pseudoquant" : "quantsharp");
+            var exportFormat = PackedExporter.Parse(exportName, "--export");
             if (r.GetValue(save) is not null && config.KvCache is not null)
                 Console.Error.WriteLine("warning: --k-bits/--v-bits are measured in this run but not recorded in the saved model (only --method flatquant's export keeps KV-cache quantization).");
-            if (r.GetValue(save) is not null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
+            if (r.GetValue(save) is not null && recipe is null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
+            if (r.GetValue(save) is not null && recipe is not null && exportFormat is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
+                throw new QuantSharpException($"--export {exportName}: a --recipe run is saved with --export quantsharp (or pseudoquant); {exportName} holds one weight format for every linear.");
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
             int[] evalIds = tokenizer.Encode(File.ReadAllText(evalPath));
@@ -233,6 +267,13 @@ internal static class QuantizeCommand
                 Say(q, $"perplexity before: {before.Perplexity:F4}");
             }
 
+            ResolvedRecipe? resolved = null;
+            if (recipe is not null)
+            {
+                resolved = Quantizer.Prepare(lm, recipe, config, recipePath!).Recipe;
+                foreach (var w in resolved.Warnings) Console.Error.WriteLine("warning: " + w);
+                config = resolved.Pipeline;
+            }
             // The quantization phase's own peak RSS (the kernel's high-water mark, reset here on Linux).
             MemoryEstimate.ResetPeakRss();
             using var result = CliCommon.WithProgress("quantize layers", q, p =>
@@ -253,10 +294,14 @@ internal static class QuantizeCommand
             if (r.GetValue(save) is { } saveDir)
             {
                 var w = Stopwatch.StartNew();
-                foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite), "--save"))
-                    Console.Error.WriteLine("warning: " + warning);
+                if (resolved is not null && exportFormat == ExportFormat.QuantSharp)
+                    QuantSharpExporter.Write(result, saveDir, r.GetValue(overwrite), "--save", RecipeJson.ToRecipe(resolved.Root),
+                        resolved.ByLinear.ToDictionary(kv => kv.Key, kv => RecipeJson.Settings(kv.Value)));
+                else
+                    foreach (var warning in PackedExporter.Write(result, exportFormat, saveDir, r.GetValue(overwrite), "--save"))
+                        Console.Error.WriteLine("warning: " + warning);
                 writeSeconds = w.Elapsed.TotalSeconds;
-                Say(q, $"saved {r.GetValue(export)} model to {saveDir}");
+                Say(q, $"saved {exportName} model to {saveDir}");
             }
 
             if (r.GetValue(json) is { } jsonPath)
@@ -264,6 +309,7 @@ internal static class QuantizeCommand
                 JsonOutput.Write(jsonPath, new
                 {
                     config = ConfigJson(config, dir, scalar, dev),
+                    recipe = resolved is null ? null : RecipeJson.ToRecipe(resolved.Root),
                     perplexity_before = before?.Perplexity,
                     perplexity_after = after.Perplexity,
                     eval = new { data = Path.GetFullPath(evalPath), seq_len = r.GetValue(evalSeq), windows = after.Windows },

@@ -13,6 +13,8 @@ public enum ExportFormat
     Awq,
     CompressedTensorsNvFp4,
     CompressedTensorsInt,
+    /// <summary>QuantSharp's own packed weight-only format (any bits, per-linear configurations, qconfig.json).</summary>
+    QuantSharp,
 }
 
 /// <summary>One entry point over every writer: parses a format name and writes a <see cref="QuantizationResult"/> in it.</summary>
@@ -31,9 +33,10 @@ public static class PackedExporter
         ["nvfp4-pack-quantized"] = ExportFormat.CompressedTensorsNvFp4,
         ["compressed-tensors"] = ExportFormat.CompressedTensorsInt,
         ["pack-quantized"] = ExportFormat.CompressedTensorsInt,
+        ["quantsharp"] = ExportFormat.QuantSharp,
     };
 
-    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized)";
+    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized), quantsharp";
 
     public static ExportFormat Parse(string name, string flag) =>
         Names.TryGetValue(name, out var f) ? f
@@ -49,9 +52,13 @@ public static class PackedExporter
     /// </summary>
     public static void CheckCompatible(QuantizationConfig config, Models.ModelConfig model, ExportFormat format)
     {
+        // Per-linear configurations (recipes) mix formats and bit widths: only QuantSharp's format and pseudoquant hold that.
+        if (config.PerLinear is not null && format is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
+            throw new QuantSharpException($"a per-layer recipe is saved with --export quantsharp (or pseudoquant); {Names.First(kv => kv.Value == format).Key} holds one weight format for every linear.");
         switch (format)
         {
             case ExportFormat.PseudoQuant: break;
+            case ExportFormat.QuantSharp: QuantSharpExporter.Check(config); break;
             case ExportFormat.FpQuant: FpQuantExporter.Check(config, model, "fp-quant"); break;
             case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Check(config, model, "fp-quant-pseudoquant"); break;
             case ExportFormat.Gptq or ExportFormat.GptqV2: GptqExporter.Check(config, format == ExportFormat.GptqV2); break;
@@ -65,10 +72,14 @@ public static class PackedExporter
     /// <summary>Writes the folder; returns warnings for the user. <paramref name="outFlag"/> names the folder's flag in errors.</summary>
     public static IReadOnlyList<string> Write(QuantizationResult result, ExportFormat format, string outDir, bool overwrite, string outFlag = "--out")
     {
+        // A quantized lm_head (quant_lm_head) is a linear none of the other layouts stores.
+        if (result.LmHeadParams is not null && format != ExportFormat.QuantSharp)
+            throw new QuantSharpException($"{outFlag} {outDir}: the model's lm_head is quantized (quant_lm_head), which only --export quantsharp stores.");
         IO.DiskSpace.Require(outDir, EstimateBytes(result), outFlag);
         switch (format)
         {
             case ExportFormat.PseudoQuant: PseudoQuantExporter.Write(result, outDir, overwrite); break;
+            case ExportFormat.QuantSharp: QuantSharpExporter.Write(result, outDir, overwrite, outFlag); break;
             case ExportFormat.FpQuant: FpQuantExporter.Write(result, outDir, pseudoquant: false, overwrite, outFlag); break;
             case ExportFormat.FpQuantPseudoQuant: FpQuantExporter.Write(result, outDir, pseudoquant: true, overwrite, outFlag); break;
             case ExportFormat.Gptq: GptqExporter.Write(result, outDir, v2: false, overwrite, outFlag); break;

@@ -14,7 +14,7 @@ namespace QuantSharp.Models;
 public sealed class CausalLM : nn.Module<Tensor, Tensor>
 {
     private readonly ModelBody _body;
-    private readonly DecoderLinear? _lmHead;
+    private DecoderLinear? _lmHead;
     private RotaryEmbedding _rope;
 
     public ModelConfig Config { get; }
@@ -176,6 +176,19 @@ public sealed class CausalLM : nn.Module<Tensor, Tensor>
         _rope.Dispose();
         _rope = new RotaryEmbedding(Config.Rope, Config.HeadDim, device);
         Device = device;
+    }
+
+    /// <summary>
+    /// Gives a tied model its own lm_head, a copy of the embedding table, so the output projection can be quantized
+    /// while the embeddings stay as they are (what INC does for quant_lm_head on tied models). Returns the new lm_head;
+    /// an untied model's lm_head is returned unchanged.
+    /// </summary>
+    public DecoderLinear UntieLmHead()
+    {
+        if (_lmHead is not null) return _lmHead;
+        _lmHead = new DecoderLinear("lm_head", _body.EmbedTokens.Weight.detach().clone(), null);
+        register_module("lm_head", _lmHead);
+        return _lmHead;
     }
 
     /// <summary>Parameters keyed by their Hugging Face names (tied lm_head not repeated).</summary>

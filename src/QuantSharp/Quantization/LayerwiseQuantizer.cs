@@ -89,39 +89,47 @@ public static class LayerwiseQuantizer
                 // hence wrong Hessians and NVFP activation scales.) The float32 folds are kept for quantization.
                 Dictionary<string, Tensor> folded = FoldRotations(model, layer, state);
 
-                Dictionary<string, HessianAccumulator>? hessians = null;
-                if (config.NeedsCalibration && !config.IsBlockMethod)
-                {
-                    if (config.Method == QuantMethod.Gptq) hessians = AttachHessianObservers(layer);
-                    clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
-                    DetachObservers(layer);
-                    if (hessians is not null)
-                    {
-                        var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
-                        if (onHessians is not null) onHessians(layer.Index, bySlot);
-                        else DebugDump.Hessians(layer.Index, bySlot);
-                    }
-                }
-                state.FreezeActivationScales();
-
+                // One stage normally; true-sequential GPTQ has one stage per input slot, each calibrated on the layer
+                // as the earlier stages left it (their linears already quantized), so o_proj, gate/up and down_proj
+                // see the inputs the quantized layer will give them.
+                string[][] stages = config.TrueSequential && config.UsesGptq ? Slots.Select(s => new[] { s }).ToArray() : [Slots];
                 BlockContext? block = null;
-                if (blockAlgorithm is not null)
+                for (int stageIndex = 0; stageIndex < stages.Length; stageIndex++)
                 {
-                    progress?.Invoke(i, n, "block");
-                    block = new BlockContext(layer, model.Config, model.DType, hidden!, cos!, sin!, device, config,
-                        WeightQuantizer.Create(config.Weights!), folded,
-                        (name, linear, dq, p) => Record(layer, state, result, name, linear, dq, p,
-                            QuantError.Relative(folded[name], dq, null), hessianWeighted: false, warning: null));
-                    clock.Time("block", () => { blockAlgorithm.Apply(block); return 0; });
-                }
+                    string[] stage = stages[stageIndex];
+                    Dictionary<string, HessianAccumulator>? hessians = null;
+                    if (config.NeedsCalibration && !config.IsBlockMethod)
+                    {
+                        if (config.UsesGptq) hessians = AttachHessianObservers(layer, stage);
+                        clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
+                        DetachObservers(layer);
+                        if (hessians is not null)
+                        {
+                            var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
+                            if (onHessians is not null) onHessians(layer.Index, bySlot);
+                            else DebugDump.Hessians(layer.Index, bySlot);
+                        }
+                    }
+                    if (stageIndex == 0) state.FreezeActivationScales();
 
-                if (config.Weights is not null)
-                {
-                    progress?.Invoke(i, n, "quantize");
-                    clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, block?.Recorded); return 0; });
+                    if (stageIndex == 0 && blockAlgorithm is not null)
+                    {
+                        progress?.Invoke(i, n, "block");
+                        block = new BlockContext(layer, model.Config, model.DType, hidden!, cos!, sin!, device, config,
+                            WeightQuantizer.Create(config.Weights!), folded,
+                            (name, linear, dq, p) => Record(layer, state, result, name, linear, dq, p,
+                                QuantError.Relative(folded[name], dq, null), hessianWeighted: false, warning: null));
+                        clock.Time("block", () => { blockAlgorithm.Apply(block); return 0; });
+                    }
+
+                    if (config.QuantizesWeights)
+                    {
+                        progress?.Invoke(i, n, "quantize");
+                        clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, stage, block?.Recorded); return 0; });
+                    }
+                    if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
                 }
                 foreach (var t in folded.Values) t.Dispose();
-                if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
 
                 if (block?.NextInputs is { } next)
                 {
@@ -155,6 +163,7 @@ public static class LayerwiseQuantizer
             cos?.Dispose();
             sin?.Dispose();
         }
+        OutputHeadQuantizer.Run(model, config, result);
         result.Seconds = total.Elapsed.TotalSeconds;
         foreach (var (phase, s) in clock.Seconds) result.PhaseSeconds[phase] = s;
         return result;
@@ -234,12 +243,13 @@ public static class LayerwiseQuantizer
         return new KvCacheHook(kv, hd, keyTransform: m, valueRotation: t.IsOrthogonal ? m : null);
     }
 
-    private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer)
+    private static Dictionary<string, HessianAccumulator> AttachHessianObservers(DecoderLayer layer, string[] slots)
     {
         var h = new Dictionary<string, HessianAccumulator>();
         foreach (var (name, linear) in layer.Linears())
         {
             string slot = SlotOf(name);
+            if (!slots.Contains(slot)) continue;
             // q/k/v (and gate/up) read the same input: one Hessian each, observed on the first of them.
             if (h.ContainsKey(slot)) continue;
             var acc = new HessianAccumulator((int)linear.InFeatures, linear.Weight.device, $"model.layers.{layer.Index}.{name}");
@@ -274,15 +284,28 @@ public static class LayerwiseQuantizer
         return folded;
     }
 
+    /// <summary>Quantizes the linears of <paramref name="slots"/>, each with the configuration it resolves to.</summary>
     private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state,
-        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result,
+        Dictionary<string, Tensor> folded, Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result, string[] slots,
         IReadOnlySet<string>? alreadyQuantized = null)
     {
-        var config = result.Config;
+        // A block algorithm (AutoRound, AWQ with clipping) may have produced some linears' final weights already.
+        var byConfig = layer.Linears().Where(l => slots.Contains(SlotOf(l.Name)) && alreadyQuantized?.Contains(l.Name) != true)
+            .GroupBy(l => result.Config.For($"model.layers.{layer.Index}.{l.Name}"));
+        foreach (var group in byConfig)
+        {
+            // A configuration without a weight spec (a local dtype fp32/bf16 rule) leaves its linears in float.
+            if (group.Key.Weights is null) continue;
+            QuantizeWeights(layer, state, folded, hessians, result, group.Key, group.ToList());
+        }
+    }
+
+    private static void QuantizeWeights(DecoderLayer layer, LayerQuantState state, Dictionary<string, Tensor> folded,
+        Dictionary<string, HessianAccumulator>? hessians, QuantizationResult result, QuantizationConfig config,
+        List<(string Name, DecoderLinear Linear)> linears)
+    {
         var spec = config.Weights!;
         var quantizer = WeightQuantizer.Create(spec);
-        // A block algorithm (AutoRound, AWQ with clipping) may have produced some linears' final weights already.
-        var linears = layer.Linears().Where(l => alreadyQuantized?.Contains(l.Name) != true).ToList();
 
         var globalScales = new Dictionary<string, Tensor?>();
         foreach (var (name, _) in linears) globalScales[name] = quantizer.ComputeGlobalScale(folded[name])?.DetachFromDisposeScope();
@@ -303,20 +326,22 @@ public static class LayerwiseQuantizer
                 Tensor h = hessians![group.Key].Hessian;
                 // The solve takes the slot's Hessian over, and each slot's Hessian and float32 folds are freed as soon
                 // as it is solved: a 70B-shaped layer's down_proj Hessian alone is 3.3 GB. With --allow-rtn-fallback the
-                // solve works on a copy instead, since the fallback still needs H (for its error report).
+                // solve works on a copy instead, since the fallback still needs H (for its error report). Only when this
+                // configuration has the whole slot: per-layer rules may give the slot's other linears another one.
+                bool wholeSlot = layer.Linears().Count(l => SlotOf(l.Name) == group.Key) == members.Count;
                 IReadOnlyList<GptqResult> solved;
                 try
                 {
                     solved = GptqSolver.QuantizeShared(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
                         config.Gptq with { LayerName = slotName }, members.Select(m => globalScales[m.Name]).ToList(),
-                        consumeHessian: !config.AllowRtnFallback);
+                        consumeHessian: wholeSlot && !config.AllowRtnFallback);
                 }
                 catch (HessianNotPositiveDefiniteException e) when (config.AllowRtnFallback)
                 {
                     solved = RtnFallback.Solve(members.Select(m => folded[m.Name]).ToList(), h, quantizer,
                         members.Select(m => globalScales[m.Name]).ToList(), slotName, e.Message);
                 }
-                hessians[group.Key].Dispose();
+                if (wholeSlot) hessians[group.Key].Dispose();
                 foreach (var m in members) folded[m.Name].Dispose();
                 for (int k = 0; k < members.Count; k++)
                 {

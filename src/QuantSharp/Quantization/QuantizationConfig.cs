@@ -47,6 +47,31 @@ public sealed record QuantizationConfig
     public bool CpuOffloadActivations { get; init; }
 
     /// <summary>
+    /// Per-linear configurations (INC-style local rules, built by <see cref="Api.Quantizer"/>): each linear is quantized
+    /// with the configuration it resolves to, or kept in float when that has no weight spec. Null: every linear uses
+    /// this configuration.
+    /// </summary>
+    public PerLinearConfigs? PerLinear { get; init; }
+
+    /// <summary>
+    /// GPTQ's true-sequential order: quantize q/k/v, then re-run the partly quantized layer to capture o_proj's input,
+    /// quantize o_proj, then gate/up, then down_proj (INC's and AutoGPTQ's true_sequential).
+    /// </summary>
+    public bool TrueSequential { get; init; }
+
+    /// <summary>The configuration of one linear (full name, e.g. model.layers.0.mlp.down_proj, or lm_head).</summary>
+    public QuantizationConfig For(string linearName) => PerLinear?.Resolve(linearName) ?? this;
+
+    /// <summary>Every configuration some linear may use: this one and the per-linear ones.</summary>
+    internal IEnumerable<QuantizationConfig> AllLinearConfigs => PerLinear is null ? [this] : PerLinear.Distinct;
+
+    /// <summary>True when some linear is quantized with GPTQ (so Hessians must be gathered).</summary>
+    public bool UsesGptq => AllLinearConfigs.Any(c => c.Method == QuantMethod.Gptq && c.Weights is not null);
+
+    /// <summary>True when some linear's weights are quantized.</summary>
+    public bool QuantizesWeights => AllLinearConfigs.Any(c => c.Weights is not null);
+
+    /// <summary>
     /// Where to checkpoint after each decoder layer (and to resume from): --checkpoint-dir / --resume. Not part of the
     /// recipe: a run resumed from a checkpoint gives exactly what the uninterrupted run gives.
     /// </summary>
@@ -63,7 +88,8 @@ public sealed record QuantizationConfig
 
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
-        Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp;
+        Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp
+        || (PerLinear is not null && UsesGptq);
 
     /// <summary>Methods that work on a whole decoder block and its calibration inputs (<see cref="IBlockAlgorithm"/>).</summary>
     public bool IsBlockMethod => Method is QuantMethod.Awq or QuantMethod.Teq or QuantMethod.AutoRound;
@@ -72,11 +98,12 @@ public sealed record QuantizationConfig
     {
         Weights?.Validate("--w-");
         Activations?.Validate("--a-");
+        if (PerLinear is not null) foreach (var c in PerLinear.Distinct) c.Weights?.Validate("--w-");
         if (KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues) && Weights is null && Activations is null)
             throw new QuantSharpException("--k-bits/--v-bits quantize the KV cache of a W/A-quantized model: set --w-bits or --a-bits below 16 too.");
-        if (Weights is null && Activations is null && Transform == TransformKind.Identity)
+        if (Weights is null && Activations is null && Transform == TransformKind.Identity && !QuantizesWeights)
             throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
-        if (Method == QuantMethod.Gptq && Weights is null)
+        if (Method == QuantMethod.Gptq && Weights is null && PerLinear is null)
             throw new QuantSharpException("--method gptq needs quantized weights (--w-bits < 16).");
         if (Activations is { GroupSize: QuantSpec.PerTensor })
             throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");

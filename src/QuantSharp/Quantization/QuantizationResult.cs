@@ -81,9 +81,13 @@ public sealed class QuantizationResult(CausalLM model, QuantizationConfig config
     /// </summary>
     public List<long> LayerDeviceMemoryBytes { get; } = new();
 
+    /// <summary>Parameters of the quantized lm_head (quant_lm_head), or null when it stays float.</summary>
+    public GroupParams? LmHeadParams { get; set; }
+
     public void Dispose()
     {
         foreach (var l in Layers) l.Dispose();
+        LmHeadParams?.Dispose();
     }
 }
 

@@ -30,7 +30,8 @@ public abstract class PackedCheckpoint : IDisposable
     protected SafetensorsCheckpoint Tensors { get; }
 
     /// <summary>The quant_method values a packed checkpoint declares.</summary>
-    public static readonly string[] Methods = [FpQuantCheckpoint.Method, GptqCheckpoint.Method, AwqCheckpoint.Method, CompressedTensorsCheckpoint.Method, FlatQuantInt4Checkpoint.Method];
+    public static readonly string[] Methods = [FpQuantCheckpoint.Method, GptqCheckpoint.Method, AwqCheckpoint.Method, CompressedTensorsCheckpoint.Method, FlatQuantInt4Checkpoint.Method,
+        QuantSharpCheckpoint.Method];
 
     /// <summary>The packed reader of a model folder, or null when its weights are plain.</summary>
     public static PackedCheckpoint? TryOpen(string dir)
@@ -45,6 +46,7 @@ public abstract class PackedCheckpoint : IDisposable
             AwqCheckpoint.Method => new AwqCheckpoint(dir, q),
             CompressedTensorsCheckpoint.Method => new CompressedTensorsCheckpoint(dir, q),
             FlatQuantInt4Checkpoint.Method => new FlatQuantInt4Checkpoint(dir, q),
+            QuantSharpCheckpoint.Method => new QuantSharpCheckpoint(dir, q),
             _ => null,
         };
     }
