@@ -79,18 +79,8 @@ public static class OnlineQuantization
     internal static QuantSpec ParseSpec(JsonObject o, string path)
     {
         string format = o["format"]?.GetValue<string>() ?? throw new InvalidFileException(path, "quantization_config.activations.format missing");
-        var f = format switch
-        {
-            "int" => QuantFormat.Int,
-            "fp" => QuantFormat.Fp,
-            "mxfp" => QuantFormat.MxFp,
-            "nvfp" => QuantFormat.NvFp,
-            "fp8" => QuantFormat.Fp8,
-            "nf4" => QuantFormat.Nf4,
-            "fp4_e2m1_bnb" => QuantFormat.Fp4Bnb,
-            "fp4_e2m1" => QuantFormat.Fp4E2M1Inc,
-            _ => throw new InvalidFileException(path, $"quantization_config.activations.format '{format}' is unknown"),
-        };
+        var f = QuantSpec.FormatFromName(format)
+            ?? throw new InvalidFileException(path, $"quantization_config.activations.format '{format}' is unknown");
         var rule = (o["mx_scale_rule"]?.GetValue<string>() ?? "fpquant") == "ocp" ? MxScaleRule.Ocp : MxScaleRule.FpQuant;
         var spec = new QuantSpec(f, o["bits"]!.GetValue<int>(), o["group_size"]!.GetValue<int>(),
             o["symmetric"]?.GetValue<bool>() ?? true, ObserverKind.MinMax, rule);

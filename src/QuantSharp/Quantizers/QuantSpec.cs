@@ -96,6 +96,10 @@ public sealed record QuantSpec(
         _ => format.ToString(),
     };
 
+    /// <summary>The format whose <see cref="NameOf"/> is <paramref name="name"/> (as saved configs spell it), or null.</summary>
+    public static QuantFormat? FormatFromName(string name) =>
+        Enum.GetValues<QuantFormat>().Where(f => NameOf(f) == name).Select(f => (QuantFormat?)f).FirstOrDefault();
+
     /// <summary>
     /// Throws <see cref="QuantSharpException"/> naming the flag (<paramref name="flagPrefix"/> + "bits"/"group-size",
     /// e.g. "--w-" or "--a-") when the combination cannot be quantized.

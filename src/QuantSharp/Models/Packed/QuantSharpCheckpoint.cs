@@ -92,18 +92,8 @@ public sealed class QuantSharpCheckpoint : PackedCheckpoint
         try
         {
             string format = s["format"]!.GetValue<string>();
-            var f = format switch
-            {
-                "int" => QuantFormat.Int,
-                "fp" => QuantFormat.Fp,
-                "mxfp" => QuantFormat.MxFp,
-                "nvfp" => QuantFormat.NvFp,
-                "fp8" => QuantFormat.Fp8,
-                "nf4" => QuantFormat.Nf4,
-                "fp4_e2m1_bnb" => QuantFormat.Fp4Bnb,
-                "fp4_e2m1" => QuantFormat.Fp4E2M1Inc,
-                _ => throw new InvalidFileException(_qconfigPath, $"storage.format '{format}' is unknown to this build", prefix),
-            };
+            var f = QuantSpec.FormatFromName(format)
+                ?? throw new InvalidFileException(_qconfigPath, $"storage.format '{format}' is unknown to this build", prefix);
             var rule = s["mx_scale_rule"]?.GetValue<string>() == "ocp" ? MxScaleRule.Ocp : MxScaleRule.FpQuant;
             var spec = new QuantSpec(f, s["bits"]!.GetValue<int>(), s["group_size"]!.GetValue<int>(), s["symmetric"]?.GetValue<bool>() ?? true,
                 ObserverKind.MinMax, rule)
