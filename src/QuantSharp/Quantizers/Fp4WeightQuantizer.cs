@@ -50,7 +50,7 @@ public sealed class Fp4WeightQuantizer : WeightQuantizer
             }
             default:
             {
-                Tensor scale = torch.where(rawScale.eq(0), torch.ones_like(rawScale), rawScale);
+                Tensor scale = NonZeroScale(rawScale);
                 return new GroupParams(scale, null, null, null, groupSize, columns);
             }
         }

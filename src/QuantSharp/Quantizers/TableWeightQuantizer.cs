@@ -36,7 +36,7 @@ public sealed class TableWeightQuantizer : WeightQuantizer
 
     protected override GroupParams Finalize(Tensor rawScale, Tensor? zero, Tensor? globalScale, int groupSize, int columns)
     {
-        Tensor scale = torch.where(rawScale.eq(0), torch.ones_like(rawScale), rawScale);
+        Tensor scale = NonZeroScale(rawScale);
         return new GroupParams(scale, null, null, null, groupSize, columns);
     }
 }

@@ -71,6 +71,9 @@ public abstract class WeightQuantizer : IWeightQuantizer
         return torch.maximum(min.neg(), max).abs_().MoveToOuterDisposeScope();
     }
 
+    /// <summary>The scale with 1 where it is 0 (an all-zero group): x / scale stays finite and the group dequantizes to 0.</summary>
+    protected static Tensor NonZeroScale(Tensor rawScale) => torch.where(rawScale.eq(0), torch.ones_like(rawScale), rawScale);
+
     public GroupParams ComputeParams(Tensor w, Tensor? globalScale = null, string? tensorName = null)
     {
         string name = tensorName ?? "weight";
