@@ -8,7 +8,7 @@ source bench/gpu/env.sh
 D=$PWD/testdata/data; T=testdata/models/micro-qwen3
 RAW=$OUT/memory-estimate.txt; : >$RAW
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $RAW
-[ -f /tmp/l8b4/config.json ] || $QS synth --like llama-3.1-8b --layers 4 --vocab 8192 --out /tmp/l8b4 --tokenizer $T >/dev/null 2>&1
+[ -f /tmp/l8b4/config.json ] || $QS synth --overwrite --like llama-3.1-8b --layers 4 --vocab 8192 --out /tmp/l8b4 --tokenizer $T >/dev/null 2>&1
 Q="$QS quantize --model /tmp/l8b4 --preset mr-gptq --calib $D/calib.txt --eval $D/eval_a.txt --eval-max-windows 1 --num-sequences 128 --seq-len 2048 --device cuda --dtype bf16 --skip-baseline --quiet"
 for mode in plain offload-activations offload-modules; do
   case $mode in

@@ -15,7 +15,7 @@ run() { echo "+ $*" >>$LOG; "$@" >>$LOG 2>&1; echo "exit $?" >>$LOG; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $LOG
 if [ "$STAGE" = a ]; then
   run $QS eval --model testdata/models/micro-qwen3 --data $D/eval_a.txt --seq-len 512 --dtype fp32 --device cuda --batch-size 16 --quiet --json $R/eval_micro-qwen3_fp32.json
-  run $QS synth --like llama-3.1-8b --layers 8 --out /tmp/l8b --tokenizer testdata/models/micro-qwen3
+  run $QS synth --overwrite --like llama-3.1-8b --layers 8 --out /tmp/l8b --tokenizer testdata/models/micro-qwen3
   run $QS bench forward --model /tmp/l8b --seq-len 2048 --device cuda --json $R/fwd_qs_llama8b-8layers.json
   run python3 bench/gpu/torch_forward.py /tmp/l8b --seq-len 2048 --json $R/fwd_pt_llama8b-8layers.json
   run $QS quantize --device cuda --json $R/acc_micro-qwen3_mrgptq_default.json

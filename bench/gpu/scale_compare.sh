@@ -11,7 +11,7 @@ RAW=$OUT/scale-raw.txt; : >$RAW
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a $RAW
 for f in "nvfp 4096 4096" "nvfp 4096 14336" "int4 4096 4096"; do set -- $f
   $QS bench gptq --format $1 --rows $2 --columns $3 --device cuda 2>&1 | tee -a $RAW; done
-[ -f $M/config.json ] || $QS synth --like llama-3.1-8b --layers $L --vocab 8192 --out $M --tokenizer testdata/models/micro-qwen3 >>$RAW 2>&1
+[ -f $M/config.json ] || $QS synth --overwrite --like llama-3.1-8b --layers $L --vocab 8192 --out $M --tokenizer testdata/models/micro-qwen3 >>$RAW 2>&1
 declare -A QSF=( [nvfp4_rtn_w4a16]="--format nvfp --w-bits 4" [int4_g128_gptq_w4a16]="--format int --w-bits 4 --w-group-size 128 --gptq"
                  [nvfp4_mrgptq_w4a4]="--preset mr-gptq" )
 declare -A FQF=( [nvfp4_rtn_w4a16]="--format nvfp --w_bits 4" [int4_g128_gptq_w4a16]="--format int --w_bits 4 --w_group_size 128 --w_granularity group --gptq"

@@ -16,7 +16,7 @@ declare -A CFG=(
 for name in "${!CFG[@]}"; do
   echo "QS micro-qwen3 $name $($Q --model $M --num-sequences 128 --seq-len 512 ${CFG[$name]} --json $OUT/micro_$name.json 2>&1 | grep -i 'perplexity after\|error' | head -2)" | tee -a $LOG
 done
-$QS synth --like llama-3.1-8b --layers 4 --vocab 8192 --out /tmp/l8b --tokenizer $M >>$LOG 2>&1
+$QS synth --overwrite --like llama-3.1-8b --layers 4 --vocab 8192 --out /tmp/l8b --tokenizer $M >>$LOG 2>&1
 declare -A SCALE=(
   [nvfp4_rtn_w4a16]="--format nvfp --w-bits 4"
   [int4_g128_gptq_w4a16]="--format int --w-bits 4 --w-group-size 128 --gptq"

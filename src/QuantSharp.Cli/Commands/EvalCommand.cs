@@ -77,8 +77,6 @@ internal static class JsonOutput
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(payload, Options));
-        File.Move(tmp, full, overwrite: true);
+        QuantSharp.IO.AtomicFile.WriteAllText(full, JsonSerializer.Serialize(payload, Options));
     }
 }

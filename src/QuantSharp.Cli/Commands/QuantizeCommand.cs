@@ -214,6 +214,7 @@ internal static class QuantizeCommand
             }
 
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
+            Trace("device");
             string dt = r.GetValue(dtype)!;
             var scalar = dt == "auto" ? (dev.type == DeviceType.CUDA ? torch.bfloat16 : torch.float32) : CliCommon.ParseDType(dt);
             // --cpu-offload-modules: the model stays in CPU memory; layers visit the GPU one at a time while quantizing, and
@@ -242,10 +243,13 @@ internal static class QuantizeCommand
                 string calibPath = r.GetValue(calib) ?? EmbeddedDefaults.CalibText();
                 calibration = CalibrationData.Load(calibPath, tokenizer, config.NumSequences, config.SeqLen, config.Seed);
             }
+            Trace("data");
 
             // Estimate peak memory from the shapes before loading anything, and refuse what cannot fit.
+            int evalWindows = PerplexityEvaluator.WindowCount(evalIds.Length, r.GetValue(evalSeq), maxWindows);
             var memory = MemoryEstimate.For(ModelConfig.Load(dir), scalar, config, dev.type == DeviceType.CUDA,
-                MemoryEstimate.ProcessRss().Rss ?? 0);
+                MemoryEstimate.RuntimeBaseline(),
+                evalWindows > 0 ? new EvalShape(Math.Min(r.GetValue(evalBatch), evalWindows), r.GetValue(evalSeq)) : null);
             long? freeGpu = MemoryEstimate.FreeGpuBytes(dev);
             Say(q, $"estimated peak memory: CPU {memory.CpuBytes / (double)(1L << 30):F2} GiB" +
                    (dev.type == DeviceType.CUDA ? $", GPU {memory.GpuBytes / (double)(1L << 30):F2} GiB" : ""));
@@ -260,11 +264,13 @@ internal static class QuantizeCommand
                 finally { if (streamLayers) lm.MoveTo(torch.CPU); }
             });
             double loadSeconds = load.Elapsed.TotalSeconds;
+            Trace("load");
             PerplexityResult? before = null;
             if (!r.GetValue(noBefore))
             {
                 before = EvaluateOnDevice("perplexity before");
                 Say(q, $"perplexity before: {before.Perplexity:F4}");
+                Trace("eval-before");
             }
 
             ResolvedRecipe? resolved = null;
@@ -275,10 +281,12 @@ internal static class QuantizeCommand
                 config = resolved.Pipeline;
             }
             // The quantization phase's own peak RSS (the kernel's high-water mark, reset here on Linux).
+            long? peakBeforeQuantize = MemoryEstimate.ProcessRss().Peak;
             MemoryEstimate.ResetPeakRss();
             using var result = CliCommon.WithProgress("quantize layers", q, p =>
-                LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, _) => p(layer, layers)));
+                LayerwiseQuantizer.Run(lm, config, calibration, (layer, layers, phase) => { p(layer, layers); Trace($"layer {layer} {phase}"); }));
             long? quantizePeakRss = MemoryEstimate.ProcessRss().Peak;
+            Trace("quantize");
             if (config.Checkpoint is { ResumedLayers: > 0 } ck)
                 Say(q, $"resumed from {ck.Directory}: {ck.ResumedLayers} of {lm.Layers.Count} decoder layers were already done");
             foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
@@ -286,10 +294,13 @@ internal static class QuantizeCommand
                    $"(mean relative error {result.Reports.Select(x => x.RelativeError).DefaultIfEmpty(0).Average():E3})");
 
             var after = EvaluateOnDevice("perplexity after");
+            Trace("eval-after");
             Console.WriteLine(before is null
                 ? $"perplexity after: {after.Perplexity:F4}"
                 : $"perplexity before: {before.Perplexity:F4}  after: {after.Perplexity:F4}  ({(after.Perplexity / before.Perplexity - 1) * 100:+0.00;-0.00}%)");
 
+            // The whole run's RSS high-water mark (the kernel's counter was reset when quantization began).
+            long? processPeakRss = MemoryEstimate.ProcessRss().Peak is { } endPeak ? Math.Max(endPeak, peakBeforeQuantize ?? 0) : null;
             double writeSeconds = 0;
             if (r.GetValue(save) is { } saveDir)
             {
@@ -322,6 +333,7 @@ internal static class QuantizeCommand
                     estimated_peak_cpu_bytes = memory.CpuBytes,
                     estimated_peak_gpu_bytes = dev.type == DeviceType.CUDA ? memory.GpuBytes : (long?)null,
                     measured_quantize_peak_cpu_bytes = quantizePeakRss,
+                    measured_peak_cpu_bytes = processPeakRss,
                     memory_estimate_parts = memory.Parts,
                     layer_gpu_bytes = result.LayerDeviceMemoryBytes,
                     warnings = result.Warnings,
@@ -331,6 +343,13 @@ internal static class QuantizeCommand
             return 0;
         }));
         return cmd;
+    }
+
+    private static void Trace(string phase)
+    {
+        if (Environment.GetEnvironmentVariable("QUANTSHARP_TRACE_RSS") is not "1") return;
+        var (rss, peak) = MemoryEstimate.ProcessRss();
+        Console.Error.WriteLine($"rss {phase}: {rss / 1048576.0:F1} MiB, peak {peak / 1048576.0:F1} MiB");
     }
 
     private static void Say(bool quiet, string line)

@@ -13,17 +13,18 @@ internal static class SynthCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "folder whose tokenizer.json to copy in" };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
         var shard = new Option<long>("--max-shard-mb") { DefaultValueFactory = _ => 2048 };
-        var output = new Option<string>("--out") { Description = "output folder", Required = true };
+        var output = new Option<string>("--out") { Description = "output folder (written to a temporary sibling, renamed when complete)", Required = true };
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing non-empty --out folder" };
         var cmd = new Command("synth", "Write a random-weight checkpoint with a real model's layer shapes (for benchmarks).")
         {
-            like, layers, vocab, tokenizer, seed, shard, output,
+            like, layers, vocab, tokenizer, seed, shard, output, overwrite,
         };
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var shape = ModelShape.Get(r.GetValue(like)!);
             string outDir = r.GetValue(output)!;
             SyntheticModel.Write(shape, outDir, r.GetValue(layers), r.GetValue(vocab), r.GetValue(tokenizer), r.GetValue(seed),
-                r.GetValue(shard) << 20);
+                r.GetValue(shard) << 20, r.GetValue(overwrite));
             Console.WriteLine($"wrote {shape.Name}-shaped random model to {outDir}");
             return 0;
         }));

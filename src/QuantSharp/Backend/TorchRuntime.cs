@@ -42,6 +42,7 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (_nativeLoaded) return;
+            CpuHeapSettings.Apply();
             string? dir = LibTorchFolder;
             if (dir is not null)
             {

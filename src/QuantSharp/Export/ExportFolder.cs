@@ -21,26 +21,9 @@ public static class ExportFolder
     public static readonly string[] TokenizerFiles =
         ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
 
-    /// <summary>Runs <paramref name="fill"/> on a temporary folder and moves it to <paramref name="outDir"/>.</summary>
-    public static void Write(string outDir, bool overwrite, string flag, Action<string> fill)
-    {
-        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !overwrite)
-            throw new QuantSharpException($"{flag} {outDir}: folder exists and is not empty (pass --overwrite to replace it).");
-        if (File.Exists(outDir)) throw new QuantSharpException($"{flag} {outDir}: a file of that name exists.");
-        string tmp = outDir.TrimEnd('/') + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        Directory.CreateDirectory(tmp);
-        try
-        {
-            fill(tmp);
-            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
-            Directory.Move(tmp, outDir);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            throw;
-        }
-    }
+    /// <summary>Runs <paramref name="fill"/> on a temporary folder and moves it to <paramref name="outDir"/> (<see cref="AtomicFolder"/>).</summary>
+    public static void Write(string outDir, bool overwrite, string flag, Action<string> fill) =>
+        AtomicFolder.Write(outDir, overwrite, flag, fill);
 
     /// <summary>config.json of the model with dtype set and <paramref name="quantizationConfig"/> (null removes it).</summary>
     public static void WriteConfig(string dir, CausalLM model, JsonObject? quantizationConfig)

@@ -31,14 +31,11 @@ public static class PseudoQuantExporter
 
     public static void Write(QuantizationResult result, string outDir, bool overwrite = false)
     {
-        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !overwrite)
-            throw new QuantSharpException($"--save {outDir}: folder exists and is not empty (pass --overwrite to replace it).");
         var model = result.Model;
         var config = result.Config;
         bool online = config.Activations is not null;
-        string tmp = outDir.TrimEnd('/') + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        Directory.CreateDirectory(tmp);
-        try
+        // Atomic from the reader's side: the folder appears complete or not at all.
+        ExportFolder.Write(outDir, overwrite, "--save", tmp =>
         {
             SafetensorsWriter.WriteSharded(tmp, Tensors(result, online), 2L << 30);
             if (result.Layers.Any(l => l.WeightParams.Count > 0))
@@ -50,18 +47,10 @@ public static class PseudoQuantExporter
             File.WriteAllText(Path.Combine(tmp, "config.json"), cfg.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             if (model.SourceDirectory is { } src)
             {
-                foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json" })
+                foreach (string f in ExportFolder.TokenizerFiles)
                     if (File.Exists(Path.Combine(src, f))) File.Copy(Path.Combine(src, f), Path.Combine(tmp, f));
             }
-            // Atomic from the reader's side: the folder appears complete or not at all.
-            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
-            Directory.Move(tmp, outDir);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            throw;
-        }
+        });
     }
 
     private static IEnumerable<KeyValuePair<string, Tensor>> Tensors(QuantizationResult result, bool online)

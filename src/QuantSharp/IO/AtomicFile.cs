@@ -4,7 +4,7 @@ namespace QuantSharp.IO;
 /// Write-then-rename helpers. A reader (or a crash) must only ever see the old file or the complete new one, never a
 /// half-written checkpoint that parses as truncated.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     public static string TempPathFor(string path) => path + ".tmp";
 
@@ -18,6 +18,7 @@ internal static class AtomicFile
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
+            WriteFaults.At("file", path);
             File.Move(tmp, path, overwrite: true);
         }
         catch
@@ -26,6 +27,9 @@ internal static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>UTF-8 text (JSON reports, manifests) through the same temporary file and rename.</summary>
+    public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
 
     /// <summary>Best-effort cleanup on a failure path; the original exception matters more than this one.</summary>
     public static void TryDelete(string path)

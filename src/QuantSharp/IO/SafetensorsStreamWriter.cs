@@ -116,6 +116,7 @@ internal sealed class SafetensorsStreamWriter : IDisposable
         _names.Add(name);
         _entries.Add(new SafeTensorInfo(name, dtype, shape, begin, begin + length));
         DataBytes = begin + length;
+        WriteFaults.At("tensor " + name, _path);
     }
 
     /// <summary>

@@ -29,11 +29,10 @@ public sealed record ModelShape(string Name, string ModelType, int Hidden, int F
 public static class SyntheticModel
 {
     public static void Write(ModelShape shape, string outDir, int? layers = null, int? vocab = null, string? tokenizerDir = null,
-        long seed = 0, long maxShardBytes = 2L << 30)
+        long seed = 0, long maxShardBytes = 2L << 30, bool overwrite = false)
     {
         int nLayers = layers ?? shape.Layers;
         int nVocab = vocab ?? shape.Vocab;
-        Directory.CreateDirectory(outDir);
         var config = new JsonObject
         {
             ["architectures"] = new JsonArray(shape.ModelType == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM"),
@@ -62,16 +61,29 @@ public static class SyntheticModel
                 }
                 : new JsonObject { ["rope_type"] = "default", ["rope_theta"] = shape.RopeTheta },
         };
-        File.WriteAllText(Path.Combine(outDir, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (tokenizerDir is not null)
+        DiskSpace.Require(outDir, 2 * ParameterCount(shape, nLayers, nVocab), "--out");
+        // Written into a temporary sibling and renamed at the end: an interrupted synth leaves no half model behind.
+        AtomicFolder.Write(outDir, overwrite, "--out", dir =>
         {
-            foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json" })
+            File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (tokenizerDir is not null)
             {
-                string src = Path.Combine(tokenizerDir, f);
-                if (File.Exists(src)) File.Copy(src, Path.Combine(outDir, f), overwrite: true);
+                foreach (string f in new[] { "tokenizer.json", "tokenizer_config.json" })
+                {
+                    string src = Path.Combine(tokenizerDir, f);
+                    if (File.Exists(src)) File.Copy(src, Path.Combine(dir, f), overwrite: true);
+                }
             }
-        }
-        SafetensorsWriter.WriteSharded(outDir, Tensors(shape, nLayers, nVocab, seed), maxShardBytes);
+            SafetensorsWriter.WriteSharded(dir, Tensors(shape, nLayers, nVocab, seed), maxShardBytes);
+        });
+    }
+
+    /// <summary>Parameters of the checkpoint <see cref="Tensors"/> writes (bf16 on disk: two bytes each).</summary>
+    private static long ParameterCount(ModelShape s, int layers, int vocab)
+    {
+        long h = s.Hidden, q = (long)s.Heads * s.HeadDim, kv = (long)s.KvHeads * s.HeadDim;
+        long layer = 2 * h + h * (q + 2 * kv) + q * h + 3 * h * s.Ffn + (s.ModelType == "qwen3" ? 2L * s.HeadDim : 0);
+        return layers * layer + (long)vocab * h * (s.Tied ? 1 : 2) + h;
     }
 
     private static IEnumerable<KeyValuePair<string, Tensor>> Tensors(ModelShape s, int layers, int vocab, long seed)

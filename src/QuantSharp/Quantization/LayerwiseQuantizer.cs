@@ -35,10 +35,16 @@ public static class LayerwiseQuantizer
     public static QuantizationResult Run(CausalLM model, QuantizationConfig config, int[][]? calibration,
         Action<int, int, string>? progress = null) => Run(model, config, calibration, progress, onHessians: null);
 
+    /// <param name="outOfMemoryFault">Test hook: called with (layer, phase) at the points where a CUDA out-of-memory
+    /// error is recovered from (calibrate, solve, and each re-run batch), so tests can throw a simulated one.</param>
+    internal static QuantizationResult Run(CausalLM model, QuantizationConfig config, int[][]? calibration,
+        Action<int, string>? outOfMemoryFault) => Run(model, config, calibration, null, null, outOfMemoryFault);
+
     /// <param name="onHessians">Sees each layer's Hessians per input slot right after calibration (tests compare them
     /// with ones computed from the float model); by default they go to the QUANTSHARP_DUMP_HESSIANS diagnostic.</param>
     internal static QuantizationResult Run(CausalLM model, QuantizationConfig config, int[][]? calibration,
-        Action<int, int, string>? progress, Action<int, IReadOnlyDictionary<string, Tensor>>? onHessians)
+        Action<int, int, string>? progress, Action<int, IReadOnlyDictionary<string, Tensor>>? onHessians,
+        Action<int, string>? outOfMemoryFault = null)
     {
         config.Validate();
         if (config.NeedsCalibration && (calibration is null || calibration.Length == 0))
@@ -50,6 +56,7 @@ public static class LayerwiseQuantizer
         var result = new QuantizationResult(model, config);
         int n = model.Layers.Count;
         using var blockAlgorithm = BlockAlgorithms.Create(config);
+        var oom = new OutOfMemoryFallback(config, device, outOfMemoryFault);
 
         using var noGrad = no_grad();
         List<Tensor>? hidden = null;
@@ -78,58 +85,86 @@ public static class LayerwiseQuantizer
             {
                 var layer = model.Layers[i];
                 NumericGuards.CheckWeights(layer);
-                var state = new LayerQuantState(i);
-                result.Layers.Add(state);
                 if (streamLayers) layer.MoveTo(device);
-                progress?.Invoke(i, n, "calibrate");
-                InstallOnlineHooks(model, layer, config, state, device);
-                // Fold the rotations into the weights before calibrating: the online hooks rotate activations from
-                // here on, so the layer computes what the float model did only once its weights carry M⁻ᵀ. (Calibrating
-                // with rotated activations but unrotated weights gives o_proj, gate/up and down_proj wrong inputs,
-                // hence wrong Hessians and NVFP activation scales.) The float32 folds are kept for quantization.
-                Dictionary<string, Tensor> folded = FoldRotations(model, layer, state);
-
-                // One stage normally; true-sequential GPTQ has one stage per input slot, each calibrated on the layer
-                // as the earlier stages left it (their linears already quantized), so o_proj, gate/up and down_proj
-                // see the inputs the quantized layer will give them.
-                string[][] stages = config.TrueSequential && config.UsesGptq ? Slots.Select(s => new[] { s }).ToArray() : [Slots];
+                // A CUDA out-of-memory error while the layer is calibrated or quantized puts its parameters back and
+                // runs it again once with the activations in CPU memory (OutOfMemoryFallback).
+                using var snapshot = oom.CanRetryLayers && !oom.Used ? new OutOfMemoryFallback.LayerSnapshot(layer) : null;
+                LayerQuantState state;
                 BlockContext? block = null;
-                for (int stageIndex = 0; stageIndex < stages.Length; stageIndex++)
+                while (true)
                 {
-                    string[] stage = stages[stageIndex];
-                    Dictionary<string, HessianAccumulator>? hessians = null;
-                    if (config.NeedsCalibration && !config.IsBlockMethod)
+                    string phase = "calibrating";
+                    try
                     {
-                        if (config.UsesGptq) hessians = AttachHessianObservers(layer, stage);
-                        clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
-                        DetachObservers(layer);
-                        if (hessians is not null)
+                        state = new LayerQuantState(i);
+                        result.Layers.Add(state);
+                        progress?.Invoke(i, n, "calibrate");
+                        oom.At(i, "calibrate");
+                        InstallOnlineHooks(model, layer, config, state, device);
+                        // Fold the rotations into the weights before calibrating: the online hooks rotate activations from
+                        // here on, so the layer computes what the float model did only once its weights carry M⁻ᵀ. (Calibrating
+                        // with rotated activations but unrotated weights gives o_proj, gate/up and down_proj wrong inputs,
+                        // hence wrong Hessians and NVFP activation scales.) The float32 folds are kept for quantization.
+                        Dictionary<string, Tensor> folded = FoldRotations(model, layer, state);
+
+                        // One stage normally; true-sequential GPTQ has one stage per input slot, each calibrated on the layer
+                        // as the earlier stages left it (their linears already quantized), so o_proj, gate/up and down_proj
+                        // see the inputs the quantized layer will give them.
+                        string[][] stages = config.TrueSequential && config.UsesGptq ? Slots.Select(s => new[] { s }).ToArray() : [Slots];
+                        block = null;
+                        for (int stageIndex = 0; stageIndex < stages.Length; stageIndex++)
                         {
-                            var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
-                            if (onHessians is not null) onHessians(layer.Index, bySlot);
-                            else DebugDump.Hessians(layer.Index, bySlot);
+                            string[] stage = stages[stageIndex];
+                            Dictionary<string, HessianAccumulator>? hessians = null;
+                            if (config.NeedsCalibration && !config.IsBlockMethod)
+                            {
+                                if (config.UsesGptq) hessians = AttachHessianObservers(layer, stage);
+                                clock.Time("calibrate", () => { RunLayer(layer, hidden!, cos!, sin!, device, keepOutputs: false); return 0; });
+                                DetachObservers(layer);
+                                if (hessians is not null)
+                                {
+                                    var bySlot = hessians.ToDictionary(kv => kv.Key, kv => kv.Value.Hessian);
+                                    if (onHessians is not null) onHessians(layer.Index, bySlot);
+                                    else DebugDump.Hessians(layer.Index, bySlot);
+                                }
+                            }
+                            if (stageIndex == 0) state.FreezeActivationScales();
+
+                            if (stageIndex == 0 && blockAlgorithm is not null)
+                            {
+                                progress?.Invoke(i, n, "block");
+                                block = new BlockContext(layer, model.Config, model.DType, hidden!, cos!, sin!, device, config,
+                                    WeightQuantizer.Create(config.Weights!), folded,
+                                    (name, linear, dq, p) => Record(layer, state, result, name, linear, dq, p,
+                                        QuantError.Relative(folded[name], dq, null), hessianWeighted: false, warning: null));
+                                clock.Time("block", () => { blockAlgorithm.Apply(block); return 0; });
+                            }
+
+                            if (config.QuantizesWeights)
+                            {
+                                progress?.Invoke(i, n, "quantize");
+                                phase = "quantizing";
+                                oom.At(i, "solve");
+                                clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, stage, block?.Recorded); return 0; });
+                            }
+                            if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
                         }
+                        foreach (var t in folded.Values) t.Dispose();
+                        break;
                     }
-                    if (stageIndex == 0) state.FreezeActivationScales();
-
-                    if (stageIndex == 0 && blockAlgorithm is not null)
+                    catch (Exception e)
                     {
-                        progress?.Invoke(i, n, "block");
-                        block = new BlockContext(layer, model.Config, model.DType, hidden!, cos!, sin!, device, config,
-                            WeightQuantizer.Create(config.Weights!), folded,
-                            (name, linear, dq, p) => Record(layer, state, result, name, linear, dq, p,
-                                QuantError.Relative(folded[name], dq, null), hessianWeighted: false, warning: null));
-                        clock.Time("block", () => { blockAlgorithm.Apply(block); return 0; });
+                        // Not an exception filter: the failed attempt's dispose scopes must unwind before memory is freed.
+                        if (!oom.TryRecover(e, i, phase, hidden)) throw;
+                        DetachObservers(layer);
+                        result.Layers[^1].Dispose();
+                        result.Layers.RemoveAt(result.Layers.Count - 1);
+                        string prefix = $"model.layers.{i}.";
+                        result.Reports.RemoveAll(r => r.Name.StartsWith(prefix, StringComparison.Ordinal));
+                        result.Warnings.RemoveAll(w => w.StartsWith(prefix, StringComparison.Ordinal));
+                        snapshot!.Restore(layer);
                     }
-
-                    if (config.QuantizesWeights)
-                    {
-                        progress?.Invoke(i, n, "quantize");
-                        clock.Time("solve", () => { QuantizeWeights(layer, state, folded, hessians, result, stage, block?.Recorded); return 0; });
-                    }
-                    if (hessians is not null) foreach (var h in hessians.Values) h.Dispose();
                 }
-                foreach (var t in folded.Values) t.Dispose();
 
                 if (block?.NextInputs is { } next)
                 {
@@ -139,7 +174,7 @@ public static class LayerwiseQuantizer
                 else if (hidden is not null && i < n - 1)
                 {
                     progress?.Invoke(i, n, "propagate");
-                    hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true)!);
+                    hidden = clock.Time("rerun", () => RunLayer(layer, hidden, cos!, sin!, device, keepOutputs: true, oom)!);
                     NumericGuards.CheckActivations(hidden, $"the output of decoder layer {i} (model.layers.{i})");
                 }
                 if (device.type == DeviceType.CUDA &&
@@ -150,12 +185,9 @@ public static class LayerwiseQuantizer
                 progress?.Invoke(i + 1, n, "done");
             }
         }
-        catch (Exception e) when (e is not QuantSharpException && e.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase))
+        catch (Exception e) when (OutOfMemoryFallback.IsOutOfMemory(e))
         {
-            throw new QuantSharpException($"decoder layer {result.Layers.Count - 1}: the {device} device ran out of memory " +
-                $"({e.Message.Split('\n')[0]}). Lower it with --cpu-offload-modules (one layer on the GPU at a time), " +
-                "--cpu-offload-activations (calibration activations in CPU memory) and a " +
-                $"smaller --calib-batch-size (now {config.CalibBatchSize} sequences per forward).", e);
+            throw oom.Final(e, result.Layers.Count - 1);
         }
         finally
         {
@@ -163,6 +195,7 @@ public static class LayerwiseQuantizer
             cos?.Dispose();
             sin?.Dispose();
         }
+        result.Warnings.AddRange(oom.Warnings);
         OutputHeadQuantizer.Run(model, config, result);
         result.Seconds = total.Elapsed.TotalSeconds;
         foreach (var (phase, s) in clock.Seconds) result.PhaseSeconds[phase] = s;
@@ -187,22 +220,39 @@ public static class LayerwiseQuantizer
         return batches;
     }
 
-    /// <summary>Runs every calibration batch through one layer; returns the outputs (and frees the inputs) if asked.</summary>
-    private static List<Tensor>? RunLayer(DecoderLayer layer, List<Tensor> inputs, Tensor cos, Tensor sin, Device device, bool keepOutputs)
+    /// <summary>
+    /// Runs every calibration batch through one layer. With <paramref name="keepOutputs"/> each input batch is replaced
+    /// by its output in place (the list is returned), so at any moment one set of activations is held; a CUDA
+    /// out-of-memory error then moves them all to CPU memory and continues with the batch that failed.
+    /// </summary>
+    private static List<Tensor>? RunLayer(DecoderLayer layer, List<Tensor> inputs, Tensor cos, Tensor sin, Device device, bool keepOutputs,
+        OutOfMemoryFallback? oom = null)
     {
-        var outputs = keepOutputs ? new List<Tensor>(inputs.Count) : null;
         for (int i = 0; i < inputs.Count; i++)
         {
-            using var scope = NewDisposeScope();
-            var x = inputs[i].device == device ? inputs[i] : inputs[i].to(device);
-            var y = layer.Forward(x, cos, sin);
-            if (outputs is not null)
+            while (true)
             {
-                outputs.Add(y.to(inputs[i].device).DetachFromDisposeScope());
-                inputs[i].Dispose();
+                try
+                {
+                    using var scope = NewDisposeScope();
+                    if (keepOutputs) oom?.At(layer.Index, "rerun");
+                    var x = inputs[i].device == device ? inputs[i] : inputs[i].to(device);
+                    var y = layer.Forward(x, cos, sin);
+                    if (keepOutputs)
+                    {
+                        var output = y.to(inputs[i].device).DetachFromDisposeScope();
+                        inputs[i].Dispose();
+                        inputs[i] = output;
+                    }
+                    break;
+                }
+                catch (Exception e)
+                {
+                    if (!keepOutputs || oom is null || !oom.TryRecover(e, layer.Index, "producing the next layer's inputs", inputs)) throw;
+                }
             }
         }
-        return outputs;
+        return keepOutputs ? inputs : null;
     }
 
     private static void InstallOnlineHooks(CausalLM model, DecoderLayer layer, QuantizationConfig config, LayerQuantState state, Device device)

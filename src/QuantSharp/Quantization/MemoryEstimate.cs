@@ -5,18 +5,27 @@ using static TorchSharp.torch;
 
 namespace QuantSharp.Quantization;
 
+/// <summary>The evaluation a run does after quantizing: windows per forward and their length (--eval-batch-size, --eval-seq-len).</summary>
+public sealed record EvalShape(int Batch, int SeqLen);
+
 /// <summary>
 /// Peak memory of a layer-wise quantization run, estimated from the shapes before anything is loaded, split by where
-/// it lives (CPU or GPU). The parts: the model's weights; the calibration activations (all sequences at the layer
-/// boundary, plus the outputs of one batch while the next layer's inputs are produced); one batch's forward working
-/// set inside a decoder layer (MLP and attention intermediates, float32 activation quantization); the layer's Hessians
-/// (float32 [in, in] per input slot) and float32 copies of its weights; and GPTQ's solve of the widest slot (copies of
-/// H while it is factorised, copies of the stacked weights).
+/// it lives (CPU or GPU). The parts: the process before the model arrives (measured: <see cref="RuntimeBaseline"/>);
+/// the model's weights; the calibration activations (all sequences at the layer boundary, plus the outputs of one
+/// batch while the next layer's inputs are produced); one batch's forward working set inside a decoder layer (MLP and
+/// attention intermediates, float32 activation quantization); the layer's Hessians (float32 [in, in] per input slot)
+/// and float32 copies of its weights; GPTQ's solve of the widest slot (copies of H while it is factorised, copies of
+/// the stacked weights); and the perplexity evaluation (one batch of windows: the logits and their float32
+/// log-softmax over the vocabulary, plus one layer's forward). Quantizing and evaluating do not overlap, so the peak
+/// holds the larger of the two working sets.
 /// </summary>
 public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDictionary<string, long> Parts)
 {
-    /// <summary>What a process holds before the model arrives (runtime, libtorch): measured by the caller, added to CPU.</summary>
-    public static MemoryEstimate For(ModelConfig c, ScalarType dtype, QuantizationConfig q, bool onGpu, long baselineCpuBytes)
+    /// <param name="baselineCpuBytes">What the process holds before the model arrives (runtime, libtorch, tokenized
+    /// data): <see cref="RuntimeBaseline"/>, added to CPU.</param>
+    /// <param name="eval">The evaluation after quantizing (null: none).</param>
+    public static MemoryEstimate For(ModelConfig c, ScalarType dtype, QuantizationConfig q, bool onGpu, long baselineCpuBytes,
+        EvalShape? eval = null)
     {
         long e = ElementSize(dtype);
         long hidden = c.HiddenSize, ffn = c.IntermediateSize, attn = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim;
@@ -27,9 +36,7 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
         bool calib = q.NeedsCalibration;
         long seqs = calib ? q.NumSequences : 0, len = q.SeqLen, batch = Math.Min(q.CalibBatchSize, Math.Max(1, seqs));
         long activations = calib ? seqs * len * hidden * e + batch * len * hidden * e : 0;
-        // One batch through a layer: gate, up and their product (ffn wide), q/k/v/o and residuals (hidden wide), scores.
-        long tokens = batch * len;
-        long forward = calib ? tokens * (3 * ffn + 6 * hidden + attn + 2 * kv) * 4 + batch * c.NumHeads * len * len * 4 : 0;
+        long forward = calib ? LayerForward(c, batch, len) : 0;
         long hessians = q.Method == QuantMethod.Gptq ? (2 * hidden * hidden + attn * attn + ffn * ffn) * 4 : 0;
         long folded = q.Weights is null ? 0 : layerParams * 4;
         // GPTQ on the widest slot (down_proj reads ffn; q/k/v stack attn+2kv rows over hidden): three [in, in] copies at
@@ -43,18 +50,64 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
         else if (q.Weights is not null) solve = 3 * Math.Max(hidden * ffn, hidden * attn) * 4;
         long working = forward + hessians + folded + solve;
 
+        // Evaluation: the logits [b, L-1, V] in the model dtype, their float32 copy (when the dtype is not float32) and
+        // cross-entropy's float32 log-softmax, beside one layer's forward and the final hidden states.
+        long evalBytes = 0;
+        if (eval is { } ev)
+        {
+            long b = ev.Batch, l = ev.SeqLen, tokens = b * (l - 1);
+            evalBytes = tokens * c.VocabSize * (e + (e == 4 ? 0 : 4) + 4) + LayerForward(c, b, l) + b * l * hidden * e;
+        }
+
         var parts = new Dictionary<string, long>
         {
             ["model"] = modelBytes, ["activations"] = activations, ["layer_forward"] = forward, ["hessians"] = hessians,
-            ["folded_weights"] = folded, ["solve"] = solve, ["baseline_cpu"] = baselineCpuBytes,
+            ["folded_weights"] = folded, ["solve"] = solve, ["eval"] = evalBytes, ["baseline_cpu"] = baselineCpuBytes,
         };
+        long quantizePhase = activations + working;
         bool streamLayers = q.ComputeDevice is { } d && d.type == DeviceType.CUDA && onGpu;
-        if (!onGpu) return new MemoryEstimate(baselineCpuBytes + modelBytes + activations + working, 0, parts);
+        if (!onGpu) return new MemoryEstimate(baselineCpuBytes + modelBytes + Math.Max(quantizePhase, evalBytes), 0, parts);
         long layerOnGpu = layerParams * e;
         long gpuModel = streamLayers ? layerOnGpu : modelBytes;
         long gpuActivations = q.CpuOffloadActivations ? 2 * batch * len * hidden * e : activations;
         long cpu = baselineCpuBytes + (streamLayers ? modelBytes : 0) + (q.CpuOffloadActivations ? activations : 0);
-        return new MemoryEstimate(cpu, gpuModel + gpuActivations + working, parts);
+        // The whole model is on the GPU while it is evaluated, streamed or not.
+        long gpu = Math.Max(gpuModel + gpuActivations + working, modelBytes + evalBytes);
+        return new MemoryEstimate(cpu, gpu, parts);
+    }
+
+    /// <summary>
+    /// One batch of <paramref name="len"/>-token sequences through a decoder layer, float32 intermediates (activation
+    /// quantization works in float32): gate, up and their product (ffn wide), q/k/v/o, residuals and norms (hidden
+    /// wide), and the attention scores with their softmax.
+    /// </summary>
+    private static long LayerForward(ModelConfig c, long batch, long len)
+    {
+        long hidden = c.HiddenSize, ffn = c.IntermediateSize, attn = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim;
+        return batch * len * (3 * ffn + 6 * hidden + attn + 2 * kv) * 4 + 2 * batch * c.NumHeads * len * len * 4;
+    }
+
+    /// <summary>
+    /// The process's resident set once the runtime is warm: libtorch's code, OpenMP threads and BLAS/LAPACK workspaces
+    /// come into memory the first time their kernels run, not when the library loads, so reading the RSS before any
+    /// kernel ran under-counts by tens of megabytes. This runs each kernel family the pipeline uses once on tiny
+    /// tensors (matrix products, Cholesky factorisation and inverse, softmax, SiLU, rounding, sorting) and then reads
+    /// the RSS. Everything the caller already holds (tokenized data, the tokenizer) is included.
+    /// </summary>
+    public static long RuntimeBaseline()
+    {
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var gen = new Generator(0);
+            Tensor x = randn([64, 64], generator: gen);
+            Tensor h = x.matmul(x.t()).add_(eye(64).mul_(64));
+            Tensor inverse = linalg.cholesky(h).cholesky_inverse();
+            Tensor y = nn.functional.softmax(x.matmul(inverse), 1).add(nn.functional.silu(x)).round().clamp(-8, 8);
+            _ = y.argsort(1).sum().item<long>();
+            _ = nn.functional.cross_entropy(x, arange(64L) % 64).item<float>();
+        }
+        return ProcessRss().Rss ?? 0;
     }
 
     private static long ElementSize(ScalarType t) => t switch
@@ -70,16 +123,19 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
     public void Check(long? availableCpu, long? availableGpu, string gpuName)
     {
         string Gib(long b) => string.Create(CultureInfo.InvariantCulture, $"{b / (double)(1L << 30):F2} GiB");
+        long evalPart = Parts.GetValueOrDefault("eval");
+        string evalHint = evalPart > 0 ? $", evaluation {Gib(evalPart)}" : "";
+        string evalFlag = evalPart > Parts["activations"] ? " or a smaller --eval-batch-size (the evaluation's logits are the largest part)" : "";
         if (availableGpu is { } g && GpuBytes > g)
             throw new QuantSharpException($"estimated peak GPU memory {Gib(GpuBytes)} exceeds the {Gib(g)} free on {gpuName} " +
                 $"(model {Gib(Parts["model"])}, calibration activations {Gib(Parts["activations"])}, layer working set " +
-                $"{Gib(Parts["layer_forward"] + Parts["hessians"] + Parts["folded_weights"] + Parts["solve"])}). Lower it with " +
+                $"{Gib(Parts["layer_forward"] + Parts["hessians"] + Parts["folded_weights"] + Parts["solve"])}{evalHint}). Lower it with " +
                 "--cpu-offload-modules (one decoder layer on the GPU at a time), --cpu-offload-activations (activations in CPU " +
-                "memory), fewer --num-sequences or a smaller --calib-batch-size.");
+                $"memory), fewer --num-sequences or a smaller --calib-batch-size{evalFlag}.");
         if (availableCpu is { } c && CpuBytes > c)
             throw new QuantSharpException($"estimated peak CPU memory {Gib(CpuBytes)} exceeds the {Gib(c)} available " +
-                $"(model {Gib(Parts["model"])}, calibration activations {Gib(Parts["activations"])}). Lower it with fewer " +
-                "--num-sequences, a shorter --seq-len or a smaller --calib-batch-size" +
+                $"(model {Gib(Parts["model"])}, calibration activations {Gib(Parts["activations"])}{evalHint}). Lower it with fewer " +
+                $"--num-sequences, a shorter --seq-len or a smaller --calib-batch-size{evalFlag}" +
                 (Parts["model"] > c / 2 ? "; the model alone is large: quantize on a GPU without --cpu-offload-modules." : "."));
     }
 

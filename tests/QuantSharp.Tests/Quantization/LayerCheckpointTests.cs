@@ -11,10 +11,10 @@ public class LayerCheckpointTests
 {
     private sealed class SimulatedKill(int layer) : Exception($"killed after layer {layer}");
 
-    private static int[][] Calibration(int seed = 42) => CalibrationData.Windows(Golden.EvalTokens()[..50_000], 8, 64, seed);
+    internal static int[][] Calibration(int seed = 42) => CalibrationData.Windows(Golden.EvalTokens()[..50_000], 8, 64, seed);
 
     /// <summary>MR-GPTQ in miniature: GPTQ with act-order, NVFP4 W4A4 (calibrated activation scales), Hadamard 16.</summary>
-    private static QuantizationConfig MrGptq(LayerCheckpoint? checkpoint = null) => new()
+    internal static QuantizationConfig MrGptq(LayerCheckpoint? checkpoint = null) => new()
     {
         Method = QuantMethod.Gptq,
         Weights = QuantSpec.NvFp4(),
@@ -29,7 +29,7 @@ public class LayerCheckpointTests
     };
 
     /// <summary>Every linear weight, weight parameter and activation global scale of a quantized model.</summary>
-    private static Dictionary<string, Tensor> Snapshot(CausalLM model, QuantizationResult result)
+    internal static Dictionary<string, Tensor> Snapshot(CausalLM model, QuantizationResult result)
     {
         var all = new Dictionary<string, Tensor>();
         for (int i = 0; i < model.Layers.Count; i++)
@@ -48,7 +48,7 @@ public class LayerCheckpointTests
         return all;
     }
 
-    private static void AssertBitIdentical(Dictionary<string, Tensor> expected, Dictionary<string, Tensor> actual)
+    internal static void AssertBitIdentical(Dictionary<string, Tensor> expected, Dictionary<string, Tensor> actual)
     {
         Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
         foreach (var (name, t) in expected)

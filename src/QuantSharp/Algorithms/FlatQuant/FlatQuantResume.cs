@@ -50,7 +50,7 @@ public sealed class FlatQuantResume
             if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
                 throw new QuantSharpException($"--resume {dir}: the folder exists, is not empty and has no {ManifestName}; use a fresh folder.");
             Directory.CreateDirectory(dir);
-            File.WriteAllText(path, expected.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            AtomicFile.WriteAllText(path, expected.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
         return new FlatQuantResume(dir);
     }
@@ -76,8 +76,7 @@ public sealed class FlatQuantResume
 
     public void Save(int layer, Dictionary<string, Tensor> parameters)
     {
-        string path = LayerPath(layer), tmp = path + ".tmp";
-        SafetensorsWriter.Write(tmp, parameters.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().cpu().contiguous())));
-        File.Move(tmp, path, overwrite: true);
+        // SafetensorsWriter writes to a temporary name and renames: a kill mid-save never leaves a truncated layer file.
+        SafetensorsWriter.Write(LayerPath(layer), parameters.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().cpu().contiguous())));
     }
 }

@@ -57,6 +57,7 @@ public sealed class GgufWriter
             using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
                 WriteTo(stream);
+                WriteFaults.At("gguf", path);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(tmp, path, overwrite: true);

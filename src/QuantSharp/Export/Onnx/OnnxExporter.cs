@@ -73,6 +73,7 @@ public static class OnnxExporter
             {
                 bytes = graph.Serialize(graphName, version, data, Path.GetFileName(dataPath));
                 dataBytes = data.Length;
+                WriteFaults.At("onnx data", dataPath);
                 data.Flush(flushToDisk: true);
             }
             using (var model = new FileStream(modelTmp, FileMode.Create, FileAccess.Write, FileShare.None))
