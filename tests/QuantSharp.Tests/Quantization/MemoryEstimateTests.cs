@@ -2,6 +2,7 @@ using QuantSharp.Models;
 using QuantSharp.Quantization;
 using QuantSharp.Quantizers;
 using QuantSharp.Transforms;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace QuantSharp.Tests.Quantization;
