@@ -17,7 +17,8 @@ public static class TextGenerator
     {
         if (prompt.Count == 0) throw new QuantSharpException("generate: the prompt encodes to no tokens.");
         using var noGrad = no_grad();
-        using var cache = new KvCache(model.Config.NumLayers);
+        // Layers that quantize K/V keep the codes (4-bit: two per byte), not dequantized floats.
+        using var cache = new KvCache(model.Config.NumLayers, storeCodes: true);
         using var gen = new Generator((ulong)options.Seed, device: CPU);
         var output = new List<int>();
         Tensor input = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Count], int64);
