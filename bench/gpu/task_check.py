@@ -62,7 +62,7 @@ def reference(model_dir, data_dir, tasks, out, device="cuda", limit=None):
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     except TypeError:
         model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
-    model = model.to(device).eval()
+    model = model.to(device=device, dtype=torch.float32).eval()  # fp32 whatever the default dtype of this transformers
     encode = lambda s: tok(s, add_special_tokens=False)["input_ids"]
     report = {"model": os.path.abspath(model_dir), "dtype": "fp32", "device": device, "scorer": "transformers", "results": {}, "samples": {}}
     for task in tasks:
