@@ -4,7 +4,8 @@
 eval_a_next (multiple choice): context = CONTEXT_WORDS consecutive words of eval_a, choices = the SPAN_WORDS words that
 really follow it plus three spans of the same length from elsewhere in the file (at least FAR words away), the gold
 position drawn at random. eval_a_lastword (LAMBADA-style): passages of PASSAGE_WORDS words whose last word is
-alphabetic and at least five letters long, the word to predict.
+alphabetic, at least three letters long and already used earlier in the passage (as LAMBADA's targets are
+recoverable from their context), the word to predict.
 
 Usage: make_eval_a_tasks.py EVAL_A.txt OUT_DIR [--seed 7] [--n 200]
 writes OUT_DIR/eval_a_next/test.jsonl and OUT_DIR/eval_a_lastword/test.jsonl.
@@ -49,7 +50,9 @@ def main():
     while len(rows) < a.n:
         end = rnd.randrange(PASSAGE_WORDS, len(words))
         last = words[end - 1]
-        if not (last.isalpha() and last.isascii() and len(last) >= 5) or end // 1000 in used:
+        if not (last.isalpha() and last.isascii() and len(last) >= 3) or end // 1000 in used:
+            continue
+        if last.lower() not in (w.strip(".,;:!?\"'()").lower() for w in words[end - PASSAGE_WORDS:end - 1]):
             continue
         used.add(end // 1000)
         rows.append({"id": len(rows), "text": " ".join(words[end - PASSAGE_WORDS:end])})
