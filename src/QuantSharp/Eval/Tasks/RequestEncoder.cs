@@ -15,6 +15,9 @@ public sealed class RequestEncoder
 {
     private readonly BpeTokenizer _tokenizer;
     private readonly int _prefixToken;
+    // The choices of one question share their context: its encoding is kept for the next request.
+    private string? _lastContext;
+    private int[] _lastContextIds = [];
 
     public RequestEncoder(BpeTokenizer tokenizer)
     {
@@ -36,7 +39,12 @@ public sealed class RequestEncoder
             context = context[..^spaces];
         }
         int[] whole = Encode(context + continuation);
-        int[] ctx = Encode(context);
+        if (context != _lastContext)
+        {
+            _lastContextIds = Encode(context);
+            _lastContext = context;
+        }
+        int[] ctx = _lastContextIds;
         if (whole.Length <= ctx.Length)
             throw new QuantSharpException($"the continuation \"{request.Continuation}\" encodes to no tokens after its context.");
         return new EncodedRequest(ctx, whole[ctx.Length..]);
