@@ -80,8 +80,9 @@ public static class TaskRunner
     {
         var scores = scorer.Score(prompt.Requests.Select(encoder.Encode).ToList());
         var lls = scores.Select(s => s.LogLikelihood).ToArray();
-        // acc_norm divides by the character length of each choice's text, as lm-eval's multiple_choice does.
-        var normed = lls.Select((ll, i) => ll / Math.Max(1, prompt.Choices[i].Length)).ToArray();
+        // acc_norm divides by the character length of each choice's text, as lm-eval's multiple_choice does (Python's
+        // len: code points, so a character outside the BMP counts once).
+        var normed = lls.Select((ll, i) => ll / Math.Max(1, prompt.Choices[i].EnumerateRunes().Count())).ToArray();
         return new DocResult(prompt.Doc.Index, prompt.Gold, lls, ArgMax(lls), ArgMax(normed), scores[prompt.Gold].IsGreedy);
     }
 
