@@ -36,7 +36,7 @@ if [[ $PARTS == *" check "* ]]; then
 fi
 
 if [[ $PARTS == *" table "* ]]; then
-  R=/tmp/task_runs; rm -rf $R; mkdir -p $R
+  R=$(mktemp -d /tmp/task_runs.XXXXXX)   # per invocation: the session scripts may run two at once
   TABLE=$OUT/task-recovery.md; : >$TABLE
   for m in ${MODELS:-tl tq}; do
     model $m; t0=$(date +%s)
