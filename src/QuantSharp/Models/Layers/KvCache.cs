@@ -73,6 +73,28 @@ public sealed class KvCache : IDisposable
         return (fullK, fullV);
     }
 
+    /// <summary>
+    /// Turns a batch-1 cache into a batch of <paramref name="batch"/> rows that share it (a broadcast view, no copy):
+    /// several continuations of one prompt are then scored after a single prefill.
+    /// </summary>
+    public void ExpandBatch(int batch)
+    {
+        for (int layer = 0; layer < _keys.Length; layer++)
+        {
+            _keys[layer] = Expanded(_keys[layer], batch);
+            _values[layer] = Expanded(_values[layer], batch);
+        }
+    }
+
+    private static Tensor? Expanded(Tensor? t, int batch)
+    {
+        if (t is null) return null;
+        if (t.shape[0] != 1) throw new InvalidOperationException($"only a batch-1 cache can be expanded (batch {t.shape[0]}).");
+        var wide = t.expand(batch, -1, -1, -1).DetachFromDisposeScope();
+        t.Dispose();
+        return wide;
+    }
+
     public void Dispose()
     {
         foreach (var t in _keys) t?.Dispose();
