@@ -83,8 +83,13 @@ public sealed class KvCache : IDisposable
         {
             _keys[layer] = Expanded(_keys[layer], batch);
             _values[layer] = Expanded(_values[layer], batch);
+            _storedKeys[layer] = ExpandedStored(_storedKeys[layer], batch);
+            _storedValues[layer] = ExpandedStored(_storedValues[layer], batch);
         }
     }
+
+    private static KvStored? ExpandedStored(KvStored? s, int batch) =>
+        s is null ? null : new KvStored(s.Parts.Select(p => Expanded(p, batch)!).ToArray());
 
     private static Tensor? Expanded(Tensor? t, int batch)
     {
