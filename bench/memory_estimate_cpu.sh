@@ -6,9 +6,10 @@ set -uo pipefail
 OUT=${1:-/tmp/memest}; QS=${2:-src/QuantSharp.Cli/bin/Release/net10.0/QuantSharp.Cli}
 SHARED=${QUANTSHARP_SHARED:-../shared}; D=testdata/data
 mkdir -p $OUT
-for model in testdata/models/micro-qwen3 $SHARED/models/tiny-llama $SHARED/models/tiny-qwen3; do
+MODELS=${MODELS:-"testdata/models/micro-qwen3 $SHARED/models/tiny-llama $SHARED/models/tiny-qwen3"}
+for model in $MODELS; do
   [ -f $model/config.json ] || { echo "skip $model (absent)"; continue; }
-  for method in rtn gptq mrgptq; do
+  for method in ${METHODS:-rtn gptq mrgptq}; do
     case $method in
       rtn) m="--method rtn --format int --w-bits 4";;
       gptq) m="--method gptq --format int --w-bits 4";;

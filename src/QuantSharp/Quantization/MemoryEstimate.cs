@@ -79,12 +79,13 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
     /// <summary>
     /// One batch of <paramref name="len"/>-token sequences through a decoder layer, float32 intermediates (activation
     /// quantization works in float32): gate, up and their product (ffn wide), q/k/v/o, residuals and norms (hidden
-    /// wide), and the attention scores with their softmax.
+    /// wide), and one [b, heads, L, L] float32 buffer for attention (an upper bound on SDPA's workspace; the fused
+    /// kernels need less).
     /// </summary>
     private static long LayerForward(ModelConfig c, long batch, long len)
     {
         long hidden = c.HiddenSize, ffn = c.IntermediateSize, attn = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim;
-        return batch * len * (3 * ffn + 6 * hidden + attn + 2 * kv) * 4 + 2 * batch * c.NumHeads * len * len * 4;
+        return batch * len * (3 * ffn + 6 * hidden + attn + 2 * kv) * 4 + batch * c.NumHeads * len * len * 4;
     }
 
     /// <summary>
