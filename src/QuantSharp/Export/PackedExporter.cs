@@ -55,6 +55,9 @@ public static class PackedExporter
         // Per-linear configurations (recipes) mix formats and bit widths: only QuantSharp's format and pseudoquant hold that.
         if (config.PerLinear is not null && format is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
             throw new QuantSharpException($"a per-layer recipe is saved with --export quantsharp (or pseudoquant); {Names.First(kv => kv.Value == format).Key} holds one weight format for every linear.");
+        // FP8-aware INT (s8 and the FP8 rounding of every value) is held by QuantSharp's format and pseudoquant only.
+        if ((config.Weights?.Fp8Aware ?? false) && format is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
+            throw new QuantSharpException($"--fp8-aware: {Names.First(kv => kv.Value == format).Key} cannot hold the per-tensor FP8 scale s8; export quantsharp.");
         switch (format)
         {
             case ExportFormat.PseudoQuant: break;
