@@ -13,6 +13,8 @@ public enum ExportFormat
     Awq,
     CompressedTensorsNvFp4,
     CompressedTensorsInt,
+    /// <summary>compressed-tensors float-quantized: FP8 weights (vLLM's FP8_DYNAMIC / FP8 schemes).</summary>
+    CompressedTensorsFp8,
     /// <summary>QuantSharp's own packed weight-only format (any bits, per-linear configurations, qconfig.json).</summary>
     QuantSharp,
 }
@@ -33,10 +35,12 @@ public static class PackedExporter
         ["nvfp4-pack-quantized"] = ExportFormat.CompressedTensorsNvFp4,
         ["compressed-tensors"] = ExportFormat.CompressedTensorsInt,
         ["pack-quantized"] = ExportFormat.CompressedTensorsInt,
+        ["compressed-tensors-fp8"] = ExportFormat.CompressedTensorsFp8,
+        ["float-quantized"] = ExportFormat.CompressedTensorsFp8,
         ["quantsharp"] = ExportFormat.QuantSharp,
     };
 
-    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized), quantsharp";
+    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized), compressed-tensors-fp8 (float-quantized), quantsharp";
 
     public static ExportFormat Parse(string name, string flag) =>
         Names.TryGetValue(name, out var f) ? f
@@ -68,6 +72,7 @@ public static class PackedExporter
             case ExportFormat.Awq: AwqExporter.Check(config); break;
             case ExportFormat.CompressedTensorsNvFp4 or ExportFormat.CompressedTensorsInt:
                 CompressedTensorsExporter.Check(config, format == ExportFormat.CompressedTensorsNvFp4); break;
+            case ExportFormat.CompressedTensorsFp8: CompressedTensorsExporter.CheckFp8(config); break;
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
     }
@@ -90,6 +95,7 @@ public static class PackedExporter
             case ExportFormat.Awq: AwqExporter.Write(result, outDir, overwrite, outFlag); break;
             case ExportFormat.CompressedTensorsNvFp4: return CompressedTensorsExporter.Write(result, outDir, nvfp4: true, overwrite, outFlag);
             case ExportFormat.CompressedTensorsInt: return CompressedTensorsExporter.Write(result, outDir, nvfp4: false, overwrite, outFlag);
+            case ExportFormat.CompressedTensorsFp8: CompressedTensorsExporter.WriteFp8(result, outDir, overwrite, outFlag); break;
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
         return [];

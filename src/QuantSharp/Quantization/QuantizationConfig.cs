@@ -89,6 +89,7 @@ public sealed record QuantizationConfig
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
         Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp
+        || Activations is { Format: QuantFormat.Fp8, GroupSize: QuantSpec.PerTensor }
         || (PerLinear is not null && UsesGptq);
 
     /// <summary>Methods that work on a whole decoder block and its calibration inputs (<see cref="IBlockAlgorithm"/>).</summary>
@@ -105,8 +106,8 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
         if (Method == QuantMethod.Gptq && Weights is null && PerLinear is null)
             throw new QuantSharpException("--method gptq needs quantized weights (--w-bits < 16).");
-        if (Activations is { GroupSize: QuantSpec.PerTensor })
-            throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
+        if (Activations is { GroupSize: QuantSpec.PerTensor } && Activations.Format != QuantFormat.Fp8)
+            throw new QuantSharpException("--a-group-size 0 (per tensor, static from calibration) is supported for --format fp8 only; use -1 (per token) or a group size.");
         if (Method == QuantMethod.Hqq)
         {
             if (Weights is not { Format: QuantFormat.Int, Symmetric: false })
