@@ -27,6 +27,8 @@ internal static class EvalCommand
         {
             model, data, seqLen, maxWindows, batch, dtype, device, json, quiet,
         };
+        var fp8Load = new Fp8LoadOptions();
+        fp8Load.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             var total = Stopwatch.StartNew();
@@ -37,9 +39,9 @@ internal static class EvalCommand
 
             var tokenizer = ModelInput.Tokenizer(dir);
             int[] ids = tokenizer.Encode(File.ReadAllText(dataPath));
-            using var loaded = ModelInput.Load(dir, dt, dev);
-            var lm = loaded.Model;
             bool q = r.GetValue(quiet);
+            using var loaded = fp8Load.Load(r, dir, dt, dev, q);
+            var lm = loaded.Model;
             var result = CliCommon.WithProgress("perplexity", q, p =>
                 PerplexityEvaluator.Evaluate(lm, ids, r.GetValue(seqLen), r.GetValue(maxWindows), r.GetValue(batch), p));
 

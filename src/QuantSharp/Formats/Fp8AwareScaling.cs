@@ -32,9 +32,16 @@ public static class Fp8AwareScaling
     {
         using var scope = NewDisposeScope();
         Tensor ratio = w.detach().to(ScalarType.Float32).abs().max().div(ProtectiveRange(variant, bits)).clamp_min(MinScale(variant)).reshape(1);
-        Tensor floor = Pow2.FloorLog2(ratio);
+        return Pow2Ceil(ratio).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>2^ceil(log2 y) for positive float32 y, exactly (the "pow2" scaling method of INC's FP8 scales).</summary>
+    public static Tensor Pow2Ceil(Tensor y)
+    {
+        using var scope = NewDisposeScope();
+        Tensor floor = Pow2.FloorLog2(y);
         // ceil(log2 y) = floor(log2 y) unless y is not a power of two.
-        Tensor notPower = Pow2.Exact(floor).ne(ratio).to(ScalarType.Int64);
+        Tensor notPower = Pow2.Exact(floor).ne(y).to(ScalarType.Int64);
         return Pow2.Exact(floor.add(notPower)).MoveToOuterDisposeScope();
     }
 

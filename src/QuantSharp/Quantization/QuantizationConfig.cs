@@ -31,6 +31,8 @@ public sealed record QuantizationConfig
     public AutoRoundOptions AutoRound { get; init; } = new();
     /// <summary>One NVFP weight global scale shared by q/k/v and one by gate/up (what fused kernels need).</summary>
     public bool FuseGlobalScale { get; init; }
+    /// <summary>NVFP4 activations take their global scale from each call's input, uncalibrated (quantize-on-load).</summary>
+    public bool DynamicActivationGlobalScale { get; init; }
     public int NumSequences { get; init; } = 128;
     public int SeqLen { get; init; } = 512;
     public int Seed { get; init; } = 42;
@@ -88,7 +90,7 @@ public sealed record QuantizationConfig
 
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
-        Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp
+        Method == QuantMethod.Gptq || IsBlockMethod || (Activations?.Format == QuantFormat.NvFp && !DynamicActivationGlobalScale)
         || Activations is { Format: QuantFormat.Fp8, GroupSize: QuantSpec.PerTensor }
         || (PerLinear is not null && UsesGptq);
 

@@ -17,15 +17,21 @@ public sealed class ActivationQuantizer : IDisposable
     private readonly IWeightQuantizer _rule;
     private Tensor? _globalScale;
 
-    public ActivationQuantizer(QuantSpec spec)
+    /// <param name="dynamicGlobalScale">NVFP4 only: compute the global scale 448·6/max|x| from each call's input
+    /// instead of calibrating it (quantize-on-load has no calibration data).</param>
+    public ActivationQuantizer(QuantSpec spec, bool dynamicGlobalScale = false)
     {
         _rule = WeightQuantizer.Create(spec, "--a-");
+        DynamicGlobalScale = dynamicGlobalScale && spec.Format == QuantFormat.NvFp;
     }
+
+    /// <summary>NVFP4 with a per-call global scale (no calibration).</summary>
+    public bool DynamicGlobalScale { get; }
 
     public QuantSpec Spec => _rule.Spec;
 
     /// <summary>True for formats whose global scale comes from calibration (NVFP4, static per-tensor FP8).</summary>
-    public bool NeedsCalibration => Spec.Format == QuantFormat.NvFp || IsStaticFp8;
+    public bool NeedsCalibration => (Spec.Format == QuantFormat.NvFp && !DynamicGlobalScale) || IsStaticFp8;
 
     /// <summary>FP8 with one scale per tensor: static, from calibration (per token and per group stay dynamic).</summary>
     public bool IsStaticFp8 => Spec.Format == QuantFormat.Fp8 && Spec.GroupSize == QuantSpec.PerTensor;
