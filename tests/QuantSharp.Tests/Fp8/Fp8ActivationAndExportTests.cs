@@ -14,7 +14,7 @@ namespace QuantSharp.Tests.Fp8;
 /// <summary>W8A8 FP8 (dynamic per token and static per tensor) and its compressed-tensors float-quantized export.</summary>
 public class Fp8ActivationAndExportTests
 {
-    private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 4, batchSize: 4).Perplexity;
+    private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 2, batchSize: 4).Perplexity;
 
     [Fact]
     public void StaticPerTensorFp8TakesTheLargestCalibratedScaleAndRoundsToE4M3()
@@ -49,7 +49,7 @@ public class Fp8ActivationAndExportTests
             Weights = QuantSpec.Fp8(weightGroup),
             Activations = QuantSpec.Fp8(activationGroup),
         };
-        int[][]? calibration = config.NeedsCalibration ? CalibrationData.Windows(Golden.EvalTokens()[..50_000], 4, 128, 42) : null;
+        int[][]? calibration = config.NeedsCalibration ? CalibrationData.Windows(Golden.EvalTokens()[..50_000], 2, 64, 42) : null;
         Assert.Equal(activationGroup == QuantSpec.PerTensor, calibration is not null);
         using var result = LayerwiseQuantizer.Run(model, config, calibration);
         double inMemory = Ppl(model);

@@ -113,12 +113,12 @@ public class Fp8AwareGptqTests
         using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
         var config = RecipeJson.Parse(JsonNode.Parse("""{"gptq": {"global": {"bits": 4, "group_size": 128, "static_groups": true, "fp8_aware": true, "fp8_variant": "gaudi"}}}"""), "test");
         var prepared = Quantizer.Prepare(model, config);
-        prepared.Calibrate(CalibrationData.Windows(Golden.EvalTokens()[..50_000], 4, 128, 42));
+        prepared.Calibrate(CalibrationData.Windows(Golden.EvalTokens()[..50_000], 2, 64, 42));
         using var qm = prepared.Convert();
         string outDir = Path.Combine(dir.Path, "q");
         qm.Save(outDir);
         using var loaded = QuantizedModel.Load(outDir);
-        double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 4, batchSize: 4).Perplexity;
+        double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 2, batchSize: 4).Perplexity;
         double before = Ppl(model), after = Ppl(loaded.Model);
         Assert.InRange(after / before - 1, -0.001, 0.001);
         using (var q = model.Layers[1].Linears().Single(l => l.Name == "mlp.down_proj").Linear.Weight.detach().clone())

@@ -9,7 +9,7 @@ namespace QuantSharp.Tests.Fp8;
 /// <summary>--quantize-on-load is the RTN pipeline of `quantize --method rtn` applied while loading.</summary>
 public class QuantizeOnLoadTests
 {
-    private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 4, batchSize: 4).Perplexity;
+    private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 2, batchSize: 4).Perplexity;
 
     [Fact]
     public void Mxfp4OnLoadGivesTheSamePerplexityAsQuantizeRtn()
@@ -37,8 +37,9 @@ public class QuantizeOnLoadTests
         foreach (var (name, linear) in onLoad.Model.Layers[2].Linears())
             Assert.True(linear.Weight.eq(expected[name]).all().item<bool>(), name);
         Assert.True(onLoad.Online[0].ActivationQuantizers["down"].Quantizer.DynamicGlobalScale);
-        double ppl = Ppl(onLoad.Model);
-        Assert.InRange(ppl, Ppl(model), Ppl(model) * 1.1);
+        // Only the activations' global scale differs from the weight-only model: the perplexity rises, a little.
+        double weightOnly = Ppl(model);
+        Assert.InRange(Ppl(onLoad.Model), weightOnly, weightOnly * 1.1);
     }
 
     [Fact]

@@ -13,13 +13,13 @@ namespace QuantSharp.Tests.Fp8;
 /// <summary>INC's hybrid W4A8: measure, then INT4 weights as FP8 and FP8 activations with pow2 scales.</summary>
 public class W4A8Tests
 {
-    private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 4, batchSize: 4).Perplexity;
+    private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 256, maxWindows: 2, batchSize: 4).Perplexity;
 
     private static string Save(TempDir dir, string recipe, string name)
     {
         using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
         var prepared = Quantizer.Prepare(model, RecipeJson.Parse(JsonNode.Parse(recipe), "test"));
-        if (prepared.NeedsCalibration) prepared.Calibrate(CalibrationData.Windows(Golden.EvalTokens()[..50_000], 4, 128, 42));
+        if (prepared.NeedsCalibration) prepared.Calibrate(CalibrationData.Windows(Golden.EvalTokens()[..50_000], 2, 64, 42));
         using var qm = prepared.Convert();
         string outDir = Path.Combine(dir.Path, name);
         qm.Save(outDir);
@@ -35,7 +35,7 @@ public class W4A8Tests
         using var loaded = OnlineQuantization.Load(q, float32, CPU);
         var lm = loaded.Model;
         Assert.Equal(E4M3Variant.Ocp, W4A8Conversion.RequireFourBitInt(q, lm));
-        var m = ActivationMeasurement.Measure(lm, CalibrationData.Windows(Golden.EvalTokens()[..50_000], 4, 128, 7));
+        var m = ActivationMeasurement.Measure(lm, CalibrationData.Windows(Golden.EvalTokens()[..50_000], 2, 64, 7));
         string path = Path.Combine(q, ActivationMeasurement.DefaultFileName);
         m.Save(path);
         var reloaded = ActivationMeasurement.Load(path);
