@@ -175,7 +175,7 @@ internal static class QuantizeCommand
                 Weights = wb >= 16 ? null : inc.Apply(r, new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule))
                     with { Fp8Aware = r.GetValue(fp8Aware), Fp8Variant = variant },
                 Hqq = inc.Hqq(r),
-                Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule),
+                Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule) { Fp8Variant = variant },
                 Transform = tKind,
                 TransformGroupSize = tg,
                 TransformRandomSigns = r.GetValue(randomSigns),
