@@ -21,7 +21,7 @@ LOG=$OUT/fp8-table.txt; : >$LOG
 COMMON="--model $M --calib $D/calib.txt --eval $D/eval_a.txt --eval-seq-len 512 --eval-batch-size 16 $QMAX --num-sequences $NSEQ --seq-len $SEQ --seed 42 --device $DEV --dtype $DT --skip-baseline --quiet"
 GPTQ="--method gptq --format int --w-bits 4 --w-group-size 128"
 EVAL="--data $D/eval_a.txt --seq-len 512 --batch-size 16 $EMAX --device $DEV --dtype $DT"
-pick() { grep -i 'perplexity\|error' | grep -v '/' | tail -1; }   # the final line, not the k/n progress
+pick() { grep -E "perplexity( after:)? [0-9.]+( |$)|error" | tail -1; }   # the result line (not k/n progress), or the error
 (nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo cpu) | tee -a $LOG
 t0=$(date +%s)
 echo "bf16 $($QS eval --model $M $EVAL --json $OUT/fp8_bf16.json 2>&1 | pick)" | tee -a $LOG
