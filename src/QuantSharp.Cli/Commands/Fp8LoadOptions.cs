@@ -26,6 +26,9 @@ internal sealed class Fp8LoadOptions
             cmd.Options.Add(o);
     }
 
+    /// <summary>True when --quantize-on-load or --w4a8 was given.</summary>
+    public bool AnySet(ParseResult r) => r.GetValue(_onLoad) is not null || r.GetValue(_w4a8);
+
     /// <summary>Loads the model, applying --quantize-on-load or --w4a8 when given.</summary>
     public LoadedModel Load(ParseResult r, string dir, torch.ScalarType dtype, torch.Device device, bool quiet)
     {

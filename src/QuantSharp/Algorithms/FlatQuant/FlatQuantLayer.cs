@@ -206,6 +206,22 @@ public sealed class FlatQuantLayer : IDisposable
     /// </summary>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, bool quantize)
     {
+        var matrices = Matrices().ToList();
+        foreach (var m in matrices) m.BeginStep();
+        try { return ForwardStep(x, cos, sin, quantize); }
+        finally { foreach (var m in matrices) m.EndStep(); }
+    }
+
+    private IEnumerable<TransformMatrix> Matrices()
+    {
+        foreach (var k in new[] { Qkv, GateUp, Down }) { yield return k.Left; yield return k.Right; }
+        yield return Heads;
+        yield return Value;
+        if (Key is not null) yield return Key;
+    }
+
+    private Tensor ForwardStep(Tensor x, Tensor cos, Tensor sin, bool quantize)
+    {
         using var scope = NewDisposeScope();
         long b = x.shape[0], s = x.shape[1];
         int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim;

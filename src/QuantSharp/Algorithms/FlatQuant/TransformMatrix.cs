@@ -27,6 +27,8 @@ public sealed class TransformMatrix : IDisposable
     private Parameter? _direct;
     private readonly Parameter? _u, _v, _sigma;
     private Tensor? _frozen;
+    private bool _caching;
+    private Tensor? _cachedU, _cachedV;
 
     public TransformMatrix(int n, long seed, Device device, TransformParameterization parameterization = TransformParameterization.DirectInverse)
     {
@@ -72,7 +74,8 @@ public sealed class TransformMatrix : IDisposable
         if (_frozen is not null) return _frozen;
         if (_direct is not null) return _direct;
         using var scope = NewDisposeScope();
-        return Cayley(_u!).mul(_sigma!.unsqueeze(0)).matmul(Cayley(_v!).t()).MoveToOuterDisposeScope();
+        var (u, v) = Factors();
+        return u.mul(_sigma!.unsqueeze(0)).matmul(v.t()).MoveToOuterDisposeScope();
     }
 
     /// <summary>M⁻ᵀ, differentiable: U·diag(1/σ)·Vᵀ for the SVD form, a float64 inverse otherwise.</summary>
@@ -81,9 +84,33 @@ public sealed class TransformMatrix : IDisposable
         if (_frozen is null && _direct is null)
         {
             using var scope = NewDisposeScope();
-            return Cayley(_u!).div(_sigma!.unsqueeze(0)).matmul(Cayley(_v!).t()).MoveToOuterDisposeScope();
+            var (u, v) = Factors();
+            return u.div(_sigma!.unsqueeze(0)).matmul(v.t()).MoveToOuterDisposeScope();
         }
         return InverseTransposeOfDifferentiable(_frozen ?? _direct!);
+    }
+
+    /// <summary>
+    /// Between <see cref="BeginStep"/> and <see cref="EndStep"/> the Cayley factors are computed once and shared by
+    /// <see cref="Matrix"/> and <see cref="InverseTranspose"/> (one training forward needs both for every matrix; the
+    /// small float64 solves are launch-bound on a GPU). The autograd graph keeps its own references, so the handles can
+    /// be released at the end of the forward, before backward runs.
+    /// </summary>
+    public void BeginStep() => _caching = _u is not null && _frozen is null;
+
+    public void EndStep()
+    {
+        _caching = false;
+        _cachedU?.Dispose(); _cachedU = null;
+        _cachedV?.Dispose(); _cachedV = null;
+    }
+
+    private (Tensor U, Tensor V) Factors()
+    {
+        if (!_caching) return (Cayley(_u!), Cayley(_v!));
+        _cachedU ??= Cayley(_u!).DetachFromDisposeScope();
+        _cachedV ??= Cayley(_v!).DetachFromDisposeScope();
+        return (_cachedU, _cachedV);
     }
 
     /// <summary>
@@ -137,6 +164,7 @@ public sealed class TransformMatrix : IDisposable
 
     public void Dispose()
     {
+        EndStep();
         _direct?.Dispose();
         _u?.Dispose();
         _v?.Dispose();

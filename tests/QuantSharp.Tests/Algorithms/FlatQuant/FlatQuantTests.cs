@@ -16,12 +16,12 @@ public class FlatQuantTests
         Lwc = true, Lac = true, AddDiag = true, Epochs = 1, BatchSize = 2, NumSequences = 2, SeqLen = 32,
     };
 
-    /// <summary>A small random Llama (hidden 96 = 8×12, ffn 160 = 10×16, 6 heads of 16, 2 KV heads).</summary>
-    private static string TinyLlama()
+    /// <summary>A small random Llama or Qwen2 (hidden 96 = 8×12, ffn 160 = 10×16, 6 heads of 16, 2 KV heads; Qwen2 has q/k/v biases).</summary>
+    private static string TinyRandom(string modelType = "llama")
     {
-        string dir = Path.Combine(Path.GetTempPath(), "quantsharp-flatquant-llama");
+        string dir = Path.Combine(Path.GetTempPath(), $"quantsharp-flatquant-{modelType}");
         if (!File.Exists(Path.Combine(dir, "config.json")))
-            SyntheticModel.Write(new ModelShape("t", "llama", 96, 160, 2, 6, 2, 16, 256, 10000, false, false), dir, seed: 3);
+            SyntheticModel.Write(new ModelShape("t", modelType, 96, 160, 2, 6, 2, 16, 256, 10000, false, false), dir, seed: 3);
         return dir;
     }
 
@@ -42,11 +42,12 @@ public class FlatQuantTests
     [Theory]
     [InlineData("qwen3", TransformParameterization.Svd)]
     [InlineData("llama", TransformParameterization.Svd)]
+    [InlineData("qwen2", TransformParameterization.Svd)]
     [InlineData("qwen3", TransformParameterization.DirectInverse)]
     [InlineData("llama", TransformParameterization.DirectInverse)]
     public void ReparameterisedModelEqualsTheUnmergedTrainedModel(string family, TransformParameterization form)
     {
-        string dir = family == "qwen3" ? Fixtures.MicroQwen3 : TinyLlama();
+        string dir = family == "qwen3" ? Fixtures.MicroQwen3 : TinyRandom(family);
         using var model = CausalLM.Load(dir, float32, CPU);
         var options = W4A4KV4 with { HalfPrecisionOnline = false, Parameterization = form };
         var ids = tensor(Enumerable.Range(0, 48).Select(i => (long)((i * 37 + 5) % 200)).ToArray(), [1, 48], int64);
@@ -215,7 +216,7 @@ public class FlatQuantTests
         {
             using (var micro = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
                 FlatQuantResume.Open(dir, micro, W4A4KV4, 32, 2);
-            using var llama = CausalLM.Load(TinyLlama(), float32, CPU);
+            using var llama = CausalLM.Load(TinyRandom(), float32, CPU);
             var e = Assert.Throws<QuantSharpException>(() => FlatQuantResume.Open(dir, llama, W4A4KV4, 32, 2));
             Assert.Contains("written for another model or recipe", e.Message);
             Assert.Contains("model_type", e.Message);
