@@ -30,11 +30,14 @@ internal static class EvalCommand
             model, data, seqLen, maxWindows, batch, dtype, device, json, quiet,
         };
         tasks.AddTo(cmd);
+        var fp8Load = new Fp8LoadOptions();
+        fp8Load.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             if (r.GetValue(tasks.Tasks) is { } taskList)
             {
                 if (r.GetValue(data) is not null) throw new QuantSharpException("--data and --tasks: give one (perplexity of a file, or task accuracy).");
+                if (fp8Load.AnySet(r)) throw new QuantSharpException("--quantize-on-load/--w4a8 apply to perplexity (--data), not yet to --tasks.");
                 return TaskEvalOptions.Run(r, tasks, r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(device)!, r.GetValue(json), r.GetValue(quiet));
             }
             var total = Stopwatch.StartNew();
@@ -45,9 +48,9 @@ internal static class EvalCommand
 
             var tokenizer = ModelInput.Tokenizer(dir);
             int[] ids = tokenizer.Encode(File.ReadAllText(dataPath));
-            using var loaded = ModelInput.Load(dir, dt, dev);
-            var lm = loaded.Model;
             bool q = r.GetValue(quiet);
+            using var loaded = fp8Load.Load(r, dir, dt, dev, q);
+            var lm = loaded.Model;
             var result = CliCommon.WithProgress("perplexity", q, p =>
                 PerplexityEvaluator.Evaluate(lm, ids, r.GetValue(seqLen), r.GetValue(maxWindows), r.GetValue(batch), p));
 
