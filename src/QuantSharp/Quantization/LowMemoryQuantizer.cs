@@ -64,6 +64,7 @@ public static class LowMemoryQuantizer
         var modelConfig = ModelConfig.Load(modelDir);
         using var checkpoint = SafetensorsCheckpoint.Open(modelDir);
         Backend.TorchRuntime.EnsureNativeLoaded();
+        NativeHeap.ReturnFreedBlocks();
         long? baseline = MemoryEstimate.ProcessRss().Rss;
         // The packed output is smaller than the input at the model dtype; the float part may grow (bf16 → fp32).
         long bound = ModelLayout.Parameters(modelConfig).Sum(p => p.Shape.Aggregate(1L, (a, b) => a * b)) * DTypeBytes(dtype);
@@ -138,30 +139,81 @@ public static class LowMemoryQuantizer
         }
     }
 
+    /// <summary>
+    /// Elements of one row block when a linear is quantized in blocks of rows (see <see cref="RowLocal"/>): about
+    /// 40 bytes of working set each (float32 copy, quantizer temporaries, codes, the exactness check), so 2²² keep a
+    /// block near 160 MiB whatever the linear's size. Tests lower it to exercise the block path on small models.
+    /// </summary>
+    internal static long BlockElements { get; set; } = 1L << 22;
+
+    /// <summary>
+    /// True when every output row's codes and parameters depend on that row alone, so quantizing row blocks gives
+    /// the whole tensor's bytes: round-to-nearest, groups along the input (group_dim 1) or per row, the min-max
+    /// observer, no per-tensor global scale (NVFP) and no double quantization (whose groups span rows). INC's clip
+    /// search picks one ratio per tensor, HQQ's early stop watches the whole tensor's error: those take the tensor whole.
+    /// </summary>
+    private static bool RowLocal(QuantizationConfig c, QuantSpec spec) =>
+        c.Method == QuantMethod.Rtn && spec.GroupDim == 1 && spec.GroupSize != QuantSpec.PerTensor && spec.DoubleQuant is null
+        && spec.Observer == ObserverKind.MinMax && spec.Format != QuantFormat.NvFp;
+
     /// <summary>The normal mode's steps for one linear: float32 copy, quantize, round to the model dtype, pack.</summary>
     private static List<ExportTensor> Quantize(Tensor weight, Step step, QuantizationConfig c, QuantSpec spec, ScalarType dtype,
         JsonObject layers, IReadOnlyDictionary<string, JsonObject>? layerConfigs, List<LayerQuantReport> reports)
     {
         string name = step.Linear!;
         var quantizer = WeightQuantizer.Create(spec);
-        Tensor w32 = weight.to(float32);
-        weight.Dispose();
-        Tensor dq;
-        GroupParams p;
-        if (step.IsHead) (dq, p) = OutputHeadQuantizer.Quantize(w32, spec, quantizer);
-        else
+        long rows = weight.shape[0], columns = weight.shape[1];
+        long blockRows = RowLocal(c, spec) ? Math.Clamp(BlockElements / columns, 1, rows) : rows;
+        var blocks = new List<List<ExportTensor>>();
+        JsonObject? storage = null;
+        double errorSum = 0, weightSum = 0;
+        for (long r0 = 0; r0 < rows; r0 += blockRows)
         {
-            using Tensor? global = quantizer.ComputeGlobalScale(w32);
-            (dq, p) = DataFreeLinearQuantizer.Quantize(w32, spec, quantizer, c.Method == QuantMethod.Hqq ? c.Hqq : null, global, name);
+            using var scope = NewDisposeScope();
+            Tensor w32 = weight.narrow(0, r0, Math.Min(blockRows, rows - r0)).to(float32);
+            Tensor dq;
+            GroupParams p;
+            if (step.IsHead) (dq, p) = OutputHeadQuantizer.Quantize(w32, spec, quantizer);
+            else
+            {
+                using Tensor? global = quantizer.ComputeGlobalScale(w32);
+                (dq, p) = DataFreeLinearQuantizer.Quantize(w32, spec, quantizer, c.Method == QuantMethod.Hqq ? c.Hqq : null, global, name);
+            }
+            errorSum += dq.sub(w32).pow(2).sum().to(float64).item<double>();
+            weightSum += w32.pow(2).sum().to(float64).item<double>();
+            w32.Dispose();
+            Tensor stored = dq.to(dtype);
+            var blockLayers = new JsonObject();
+            var packed = QuantSharpExporter.PackInto(new QuantSharpExporter.Packed(name, stored, p, spec, c), blockLayers, layerConfigs);
+            foreach (var t in packed) t.Tensor.MoveToOuterDisposeScope();
+            blocks.Add(packed);
+            storage ??= (JsonObject)blockLayers[name]!.DeepClone();
         }
-        reports.Add(new LayerQuantReport(name, QuantError.Relative(w32, dq, null), false, null));
-        w32.Dispose();
-        Tensor stored = dq.to(dtype);
-        if (!ReferenceEquals(stored, dq)) dq.Dispose();
-        var tensors = QuantSharpExporter.PackInto(new QuantSharpExporter.Packed(name, stored, p, spec, c), layers, layerConfigs);
-        p.Dispose();
-        stored.Dispose();
-        return tensors;
+        reports.Add(new LayerQuantReport(name, errorSum / (weightSum + 1e-12), false, null));
+        storage!["storage"]!["shape"] = new JsonArray(rows, columns);
+        layers[name] = storage;
+        if (blocks.Count == 1) return blocks[0];
+        return JoinRowBlocks(name, blocks);
+    }
+
+    /// <summary>Row blocks' packed tensors joined along the rows (g_idx, one per input column, is the same in each).</summary>
+    private static List<ExportTensor> JoinRowBlocks(string name, List<List<ExportTensor>> blocks)
+    {
+        var names = blocks[0].Select(t => t.Name).ToArray();
+        if (blocks.Any(b => !b.Select(t => t.Name).SequenceEqual(names)))
+            throw new InvalidOperationException($"{name}: row blocks packed into different tensors; row-local quantization assumed wrongly.");
+        var joined = new List<ExportTensor>();
+        for (int k = 0; k < names.Length; k++)
+        {
+            if (names[k].EndsWith(".g_idx", StringComparison.Ordinal))
+            {
+                joined.Add(blocks[0][k]);
+                continue;
+            }
+            joined.Add(blocks[0][k] with { Tensor = cat(blocks.Select(b => b[k].Tensor).ToArray(), 0) });
+            foreach (var b in blocks) b[k].Tensor.Dispose();
+        }
+        return joined;
     }
 
     private static long DTypeBytes(ScalarType t) => t switch
@@ -170,4 +222,25 @@ public static class LowMemoryQuantizer
         ScalarType.Float32 => 4,
         _ => 2,
     };
+}
+
+/// <summary>
+/// glibc raises its mmap threshold (up to 32 MiB) each time a large block is freed, after which tensors of a few MiB
+/// come from the heap and their memory is kept after they are freed: measured, streaming a 2 GB model then held
+/// 0.6–1.2 GiB of freed tensors. A fixed 128 KiB threshold sends every tensor to its own mapping, returned on free.
+/// </summary>
+internal static class NativeHeap
+{
+    private const int MmapThreshold = -3; // M_MMAP_THRESHOLD
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallopt")]
+    private static extern int MallOpt(int parameter, int value);
+
+    public static void ReturnFreedBlocks()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { MallOpt(MmapThreshold, 128 * 1024); }
+        catch (DllNotFoundException) { }
+        catch (EntryPointNotFoundException) { }
+    }
 }

@@ -49,6 +49,8 @@ public class LowMemoryQuantizerTests
             qm.Save(normal);
 
         var resolved = ResolvedRecipe.Resolve(ModelConfig.Load(Fixtures.MicroQwen3), recipe, new QuantizationConfig(), "test");
+        // Small row blocks, so the row-local linears are quantized in several blocks (a 2 GB model's are).
+        LowMemoryQuantizer.BlockElements = 256 * 48;
         var result = LowMemoryQuantizer.Run(Fixtures.MicroQwen3, resolved.Pipeline, dtype, streamed, recipe: RecipeJson.ToRecipe(resolved.Root),
             layerConfigs: resolved.ByLinear.ToDictionary(kv => kv.Key, kv => RecipeJson.Settings(kv.Value)));
         AssertSameFolders(normal, streamed);
@@ -61,6 +63,7 @@ public class LowMemoryQuantizerTests
         // The flags path (no recipe): qconfig.json's per-linear config is derived from the spec.
         using var dir = Fixtures.NewTempDir();
         string normal = Path.Combine(dir.Path, "normal"), streamed = Path.Combine(dir.Path, "streamed");
+        LowMemoryQuantizer.BlockElements = 256 * 100;
         var config = new QuantizationConfig { Method = QuantMethod.Rtn, Weights = new QuantSpec(QuantFormat.Int, 4, 32, false, ObserverKind.MinMax, QuantSharp.Formats.MxScaleRule.FpQuant) };
         using (var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
         using (var result = LayerwiseQuantizer.Run(model, config, null))
