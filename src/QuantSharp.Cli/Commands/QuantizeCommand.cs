@@ -190,8 +190,6 @@ internal static class QuantizeCommand
             };
             if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
                 throw new QuantSharpException("--checkpoint-dir and --resume both name a checkpoint folder; pass one of them.");
-            if (recipe is not null && (r.GetValue(checkpointDir) is not null || r.GetValue(resume) is not null))
-                throw new QuantSharpException("--checkpoint-dir/--resume are not supported with --recipe yet.");
             config = config with
             {
                 AllowRtnFallback = r.GetValue(rtnFallback),

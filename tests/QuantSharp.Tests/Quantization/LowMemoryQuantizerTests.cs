@@ -107,4 +107,48 @@ public class LowMemoryQuantizerTests
         Assert.Equal(2, d.ExitCode);
         Assert.Contains("--layer-wise writes the quantized model as it goes: pass --save DIR", d.StdErr);
     }
+
+    /// <summary>Issue #12's bad input, in the normal and the layer-wise mode alike: one line naming the flag, key or tensor, exit 2.</summary>
+    [Theory]
+    [InlineData("""{"rtn": {"global": {"bits": 0}}}""", "bits 0: dtype int supports")]
+    [InlineData("""{"rtn": {"global": {"bits": 9}}}""", "bits 9: dtype int supports")]
+    [InlineData("""{"rtn": {"global": {"bits": 4, "group_size": 96}}}""", "group_size 96 does not divide the 256 input columns of tensor 'model.layers.0.self_attn.q_proj.weight'")]
+    [InlineData("""{"rtm": {"global": {"bits": 4}}}""", "unknown algorithm 'rtm'")]
+    public void BadRecipesAreRefusedInTheLayerWiseModeToo(string json, string expected)
+    {
+        using var dir = Fixtures.NewTempDir();
+        string recipe = dir.File("bad.json");
+        File.WriteAllText(recipe, json);
+        var r = CliRunner.Run("quantize", "--model", Fixtures.MicroQwen3, "--recipe", recipe, "--layer-wise", "--save", Path.Combine(dir.Path, "q"), "--quiet");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("bad.json", r.StdErr);
+        Assert.Contains(expected, r.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "q")));
+    }
+
+    [Theory]
+    [InlineData("--w-bits", "0", "--w-bits 0")]
+    [InlineData("--w-bits", "9", "--w-bits 9")]
+    [InlineData("--w-group-size", "96", "--w-group-size 96 does not divide hidden_size 256")]
+    public void BadFlagsAreRefusedInTheLayerWiseModeToo(string flag, string value, string expected)
+    {
+        using var dir = Fixtures.NewTempDir();
+        var r = CliRunner.Run("quantize", "--model", Fixtures.MicroQwen3, "--method", "rtn", flag, value, "--layer-wise", "--save", Path.Combine(dir.Path, "q"), "--quiet");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(expected, r.StdErr);
+    }
+
+    [Fact]
+    public void ALocalRuleMatchingNothingIsAWarningNamingTheRule()
+    {
+        using var dir = Fixtures.NewTempDir();
+        string recipe = dir.File("r.json");
+        File.WriteAllText(recipe, """{"rtn": {"global": {"bits": 4, "group_size": 64}, "local": {"gate_prj": {"bits": 8}}}}""");
+        string outDir = Path.Combine(dir.Path, "q");
+        var r = CliRunner.Run("quantize", "--model", Fixtures.MicroQwen3, "--recipe", recipe, "--layer-wise", "--save", outDir, "--quiet");
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        Assert.Contains("warning: " + recipe + ": local rule 'gate_prj' (rtn) matches no linear of the model.", r.StdErr);
+        var qconfig = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "qconfig.json")))!;
+        Assert.Equal(4, qconfig["layers"]!["model.layers.0.mlp.gate_proj"]!["storage"]!["bits"]!.GetValue<int>());
+    }
 }
