@@ -26,7 +26,8 @@ internal static class FlatQuantRun
         Option<bool> ActAsym, Option<bool> Gptq, Option<double?> RelDamp, Option<string?> Resume, Option<string?> Calib,
         Option<int?> NumSeq, Option<int?> SeqLen, Option<int> Seed, Option<int> CalibBatch, Option<string?> Eval, Option<int> EvalSeq,
         Option<int?> EvalMax, Option<int> EvalBatch, Option<bool> SkipBaseline, Option<string?> Save, Option<string?> Export,
-        Option<bool> Overwrite, Option<string?> Json, Option<string> DType, Option<string> Device, Option<bool> Quiet);
+        Option<bool> Overwrite, Option<string?> Json, Option<string> DType, Option<string> Device, Option<bool> Quiet,
+        Option<bool> DirectInv);
 
     public static int Execute(ParseResult r, Flags f)
     {
@@ -52,6 +53,7 @@ internal static class FlatQuantRun
             Gptq = r.GetValue(f.Gptq),
             GptqOptions = new Algorithms.Gptq.GptqOptions { RelDamp = r.GetValue(f.RelDamp) ?? 0.01 },
             ResumeDir = r.GetValue(f.Resume),
+            Parameterization = r.GetValue(f.DirectInv) ? TransformParameterization.DirectInverse : TransformParameterization.Svd,
         };
         options.Validate(modelConfig);
         // --export defaults to pseudoquant for the other methods; FlatQuant has one layout, so an unset flag means it.

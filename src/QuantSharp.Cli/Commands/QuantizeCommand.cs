@@ -41,6 +41,7 @@ internal static class QuantizeCommand
         var gar = new Option<bool>("--gar") { Description = "group-aware reordering in GPTQ" };
         var lazyGroups = new Option<bool>("--dynamic-groups") { Description = "classic GPTQ: group scales from the error-updated weight" };
         var relDamp = new Option<double?>("--rel-damp", "--rel_damp") { Description = "GPTQ dampening, fraction of mean(diag H)" };
+        var gptqBlock = new Option<int?>("--gptq-block-size") { Description = "GPTQ lazy-update block in columns (default 128; INC's block_size default is 2048; with --dynamic-groups it decides which updates a group's scales see)" };
         var transform = new Option<string?>("--transform", "--transform-class", "--transform_class") { Description = "identity | hadamard | dct | dst | gsr | fast_food" };
         var tGroup = new Option<int?>("--transform-group-size", "--hadamard-group-size", "--hadamard_group_size") { Description = "rotation block size" };
         var randomSigns = new Option<bool>("--random-signs") { Description = "Hadamard with seeded random ±1 signs" };
@@ -89,7 +90,7 @@ internal static class QuantizeCommand
 
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
-            model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp,
+            model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp, gptqBlock,
             transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, layerWise, overwrite, json, dtype, device, quiet,
             checkpointDir, resume, rtnFallback, skipMemoryCheck,
@@ -97,9 +98,11 @@ internal static class QuantizeCommand
         };
         inc.AddTo(cmd);
         foreach (var o in blockOptions.All) cmd.Options.Add(o);
+        var directInv = new Option<bool>("--direct-inv", "--direct_inv") { Description = "FlatQuant: train each transform matrix directly (inverse solved in float64) instead of U·diag(σ)·Vᵀ with Cayley-orthogonal U, V" };
+        cmd.Options.Add(directInv);
         var flatFlags = new FlatQuantRun.Flags(model, wBits, aBits, kBits, vBits, kvAsym, kvGroup, epochs, lr, lwc, lac, addDiag, aAsym,
             gptqFlag, relDamp, resume, calib, numSeq, seqLen, seed, calibBatch, eval, evalSeq, evalMax, evalBatch, noBefore, save, export,
-            overwrite, json, dtype, device, quiet);
+            overwrite, json, dtype, device, quiet, directInv);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             if (r.GetValue(method) == "flatquant") return FlatQuantRun.Execute(r, flatFlags);
@@ -174,6 +177,7 @@ internal static class QuantizeCommand
                 Gptq = new GptqOptions
                 {
                     RelDamp = r.GetValue(relDamp) ?? 0.01,
+                    BlockSize = r.GetValue(gptqBlock) is int bs ? (bs > 0 ? bs : throw new QuantSharpException($"--gptq-block-size {bs}: must be a positive number of columns.")) : 128,
                     ActOrder = actOrder,
                     GroupAwareReorder = r.GetValue(gar),
                     StaticGroups = !r.GetValue(lazyGroups),
@@ -437,6 +441,7 @@ internal static class QuantizeCommand
         act_order = c.Gptq.ActOrder,
         static_groups = c.Gptq.StaticGroups,
         rel_damp = c.Gptq.RelDamp,
+        gptq_block_size = c.Gptq.BlockSize,
         full_range = c.Weights?.FullRange,
         int_sym_rule = c.Weights?.SymmetricRule.ToString().ToLowerInvariant(),
         group_dim = c.Weights?.GroupDim,

@@ -37,7 +37,7 @@ public static class SyntheticModel
         Directory.CreateDirectory(outDir);
         var config = new JsonObject
         {
-            ["architectures"] = new JsonArray(shape.ModelType == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM"),
+            ["architectures"] = new JsonArray(shape.ModelType switch { "qwen3" => "Qwen3ForCausalLM", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" }),
             ["model_type"] = shape.ModelType,
             ["hidden_size"] = shape.Hidden,
             ["intermediate_size"] = shape.Ffn,
@@ -90,6 +90,13 @@ public static class SyntheticModel
             yield return new(p + "self_attn.k_proj.weight", Rand(kv, s.Hidden));
             yield return new(p + "self_attn.v_proj.weight", Rand(kv, s.Hidden));
             yield return new(p + "self_attn.o_proj.weight", Rand(s.Hidden, q));
+            if (s.ModelType == "qwen2")
+            {
+                // Qwen2 always has q/k/v biases (and none on o_proj).
+                yield return new(p + "self_attn.q_proj.bias", Rand(q));
+                yield return new(p + "self_attn.k_proj.bias", Rand(kv));
+                yield return new(p + "self_attn.v_proj.bias", Rand(kv));
+            }
             if (s.ModelType == "qwen3")
             {
                 yield return new(p + "self_attn.q_norm.weight", Ones(s.HeadDim));

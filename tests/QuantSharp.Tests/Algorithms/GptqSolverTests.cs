@@ -102,6 +102,22 @@ public class GptqSolverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ClassicGroupsInOneWideBlockUseTheOriginalWeightAsIncDoes()
+    {
+        // INC's GPTQ (block_size 2048) reads a group's parameters from the weight as it stood at the start of the
+        // block; a 256-column layer is one block, so every group is parameterised from the original weight and the
+        // solve equals the static-groups solve exactly.
+        using var layer = new GptqTestLayer(seed: 12);
+        using var scope = NewDisposeScope();
+        var q = WeightQuantizer.Create(QuantSpec.Int(4, 32, symmetric: false));
+        using var classic = GptqSolver.Quantize(layer.W, layer.H, q, new GptqOptions { StaticGroups = false, BlockSize = 2048 });
+        using var staticGroups = GptqSolver.Quantize(layer.W, layer.H, q, new GptqOptions { StaticGroups = true, BlockSize = 2048 });
+        using var original = q.ComputeParams(layer.W);
+        Exact(Floats(original.Scale), Floats(classic.Params.Scale));
+        Exact(Floats(staticGroups.Weight), Floats(classic.Weight));
+    }
+
+    [Fact]
     public void GroupAwareReorderKeepsGroupsContiguous()
     {
         using var scope = NewDisposeScope();

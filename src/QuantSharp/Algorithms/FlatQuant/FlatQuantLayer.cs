@@ -35,12 +35,13 @@ public sealed class FlatQuantLayer : IDisposable
         _o = options;
         _layer = layer;
         long seed = options.Seed * 1_000_003L + layer.Index * 16L;
-        Qkv = new KroneckerTransform(config.HiddenSize, options.AddDiag, seed + 1, device);
-        GateUp = new KroneckerTransform(config.HiddenSize, options.AddDiag, seed + 2, device);
-        Down = new KroneckerTransform(config.IntermediateSize, options.AddDiag, seed + 3, device);
-        Heads = new TransformMatrix(config.NumHeads, seed + 4, device);
-        Value = new TransformMatrix(config.HeadDim, seed + 5, device);
-        if (options.KvCache is { QuantizesKeys: true }) Key = new TransformMatrix(config.HeadDim, seed + 6, device);
+        var form = options.Parameterization;
+        Qkv = new KroneckerTransform(config.HiddenSize, options.AddDiag, seed + 1, device, form);
+        GateUp = new KroneckerTransform(config.HiddenSize, options.AddDiag, seed + 2, device, form);
+        Down = new KroneckerTransform(config.IntermediateSize, options.AddDiag, seed + 3, device, form);
+        Heads = new TransformMatrix(config.NumHeads, seed + 4, device, form);
+        Value = new TransformMatrix(config.HeadDim, seed + 5, device, form);
+        if (options.KvCache is { QuantizesKeys: true }) Key = new TransformMatrix(config.HeadDim, seed + 6, device, form);
 
         foreach (var (name, linear) in layer.Linears())
         {
@@ -81,9 +82,9 @@ public sealed class FlatQuantLayer : IDisposable
             t.AddRange(k.MatrixParameters());
             if (k.Diag is not null) t.Add(k.Diag);
         }
-        t.Add(Heads.Value);
-        t.Add(Value.Value);
-        if (Key is not null) t.Add(Key.Value);
+        t.AddRange(Heads.Parameters);
+        t.AddRange(Value.Parameters);
+        if (Key is not null) t.AddRange(Key.Parameters);
         var c = new List<Parameter>();
         foreach (var (mx, mn) in _lwc.Values) { c.Add(mx); c.Add(mn); }
         foreach (var (mx, mn) in _lac.Values) { c.Add(mx); c.Add(mn); }
@@ -93,17 +94,19 @@ public sealed class FlatQuantLayer : IDisposable
     /// <summary>Every trained tensor by name (what --resume saves per layer).</summary>
     public Dictionary<string, Tensor> NamedParameters()
     {
-        var d = new Dictionary<string, Tensor>
+        var d = new Dictionary<string, Tensor>();
+        void Add(string name, TransformMatrix m)
         {
-            ["qkv.left"] = Qkv.Left.Value, ["qkv.right"] = Qkv.Right.Value,
-            ["gate_up.left"] = GateUp.Left.Value, ["gate_up.right"] = GateUp.Right.Value,
-            ["down.left"] = Down.Left.Value, ["down.right"] = Down.Right.Value,
-            ["o.heads"] = Heads.Value, ["v.transform"] = Value.Value,
-        };
+            foreach (var (suffix, p) in m.Named()) d[name + suffix] = p;
+        }
+        Add("qkv.left", Qkv.Left); Add("qkv.right", Qkv.Right);
+        Add("gate_up.left", GateUp.Left); Add("gate_up.right", GateUp.Right);
+        Add("down.left", Down.Left); Add("down.right", Down.Right);
+        Add("o.heads", Heads); Add("v.transform", Value);
         if (Qkv.Diag is not null) d["qkv.diag"] = Qkv.Diag;
         if (GateUp.Diag is not null) d["gate_up.diag"] = GateUp.Diag;
         if (Down.Diag is not null) d["down.diag"] = Down.Diag;
-        if (Key is not null) d["k_cache.transform"] = Key.Value;
+        if (Key is not null) Add("k_cache.transform", Key);
         foreach (var (n, (mx, mn)) in _lwc) { d[n + ".lwc_max"] = mx; d[n + ".lwc_min"] = mn; }
         foreach (var (n, (mx, mn)) in _lac) { d[n + ".lac_max"] = mx; d[n + ".lac_min"] = mn; }
         return d;
@@ -172,13 +175,13 @@ public sealed class FlatQuantLayer : IDisposable
     public Dictionary<string, Tensor> TransformedWeights(Tensor? headsOverride = null, Tensor? valueOverride = null)
     {
         var r = new Dictionary<string, Tensor>();
-        Tensor heads = headsOverride ?? Heads.Value;
-        Tensor value = valueOverride ?? Value.Value;
+        Tensor value = valueOverride ?? Value.Matrix();
+        Tensor headsInvT = headsOverride is null ? Heads.InverseTranspose() : TransformMatrix.InverseTransposeOfDifferentiable(headsOverride);
+        Tensor valueInvT = valueOverride is null ? Value.InverseTranspose() : TransformMatrix.InverseTransposeOfDifferentiable(valueOverride);
         foreach (var n in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj" })
             r[n] = Clip(n, Qkv.FoldIntoWeight(_w[n]));
         r["self_attn.v_proj"] = HeadOutputTransform(r["self_attn.v_proj"], value);
-        r["self_attn.o_proj"] = Clip("self_attn.o_proj", Kronecker.Apply(_w["self_attn.o_proj"],
-            TransformMatrix.InverseTransposeOfDifferentiable(heads), TransformMatrix.InverseTransposeOfDifferentiable(value)));
+        r["self_attn.o_proj"] = Clip("self_attn.o_proj", Kronecker.Apply(_w["self_attn.o_proj"], headsInvT, valueInvT));
         foreach (var n in new[] { "mlp.gate_proj", "mlp.up_proj" })
             r[n] = Clip(n, GateUp.FoldIntoWeight(_w[n]));
         r["mlp.down_proj"] = Clip("mlp.down_proj", Down.FoldIntoWeight(_w["mlp.down_proj"]));
@@ -203,6 +206,22 @@ public sealed class FlatQuantLayer : IDisposable
     /// </summary>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, bool quantize)
     {
+        var matrices = Matrices().ToList();
+        foreach (var m in matrices) m.BeginStep();
+        try { return ForwardStep(x, cos, sin, quantize); }
+        finally { foreach (var m in matrices) m.EndStep(); }
+    }
+
+    private IEnumerable<TransformMatrix> Matrices()
+    {
+        foreach (var k in new[] { Qkv, GateUp, Down }) { yield return k.Left; yield return k.Right; }
+        yield return Heads;
+        yield return Value;
+        if (Key is not null) yield return Key;
+    }
+
+    private Tensor ForwardStep(Tensor x, Tensor cos, Tensor sin, bool quantize)
+    {
         using var scope = NewDisposeScope();
         long b = x.shape[0], s = x.shape[1];
         int nh = _c.NumHeads, nkv = _c.NumKvHeads, hd = _c.HeadDim;
@@ -212,7 +231,7 @@ public sealed class FlatQuantLayer : IDisposable
         Tensor h = Act(Qkv.Apply(Norm(x, _layer.InputLayerNorm)), FlatQuantOnline.Qkv, quantize);
         Tensor q = L("self_attn.q_proj", h, _b["self_attn.q_proj"]).view(b, s, nh, hd);
         Tensor k = L("self_attn.k_proj", h, _b["self_attn.k_proj"]).view(b, s, nkv, hd);
-        Tensor v = L("self_attn.v_proj", h, VBias(Value.Value)).view(b, s, nkv, hd);
+        Tensor v = L("self_attn.v_proj", h, VBias(Value.Matrix())).view(b, s, nkv, hd);
         if (_layer.SelfAttn.QNorm is { } qn) q = Norm(q, qn);
         if (_layer.SelfAttn.KNorm is { } kn) k = Norm(k, kn);
         q = RotaryEmbedding.Apply(q.transpose(1, 2), cos, sin);
@@ -221,7 +240,7 @@ public sealed class FlatQuantLayer : IDisposable
         if (Key is not null)
         {
             q = matmul(q, Key.InverseTranspose());
-            k = matmul(k, Key.Value);
+            k = matmul(k, Key.Matrix());
         }
         if (quantize && _o.KvCache is { } kv)
         {
@@ -236,7 +255,7 @@ public sealed class FlatQuantLayer : IDisposable
         }
         Tensor attn = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: s > 1);
         Tensor merged = attn.transpose(1, 2).reshape(b, s, nh * hd);
-        merged = matmul(Heads.Value.t(), merged.reshape(-1, nh, hd)).reshape(b, s, nh * hd);
+        merged = matmul(Heads.Matrix().t(), merged.reshape(-1, nh, hd)).reshape(b, s, nh * hd);
         merged = Act(merged, FlatQuantOnline.O, quantize);
         Tensor h2 = x + L("self_attn.o_proj", merged, _b["self_attn.o_proj"]);
 
@@ -272,22 +291,25 @@ public sealed class FlatQuantLayer : IDisposable
     {
         using var _ = no_grad();
         Tensor Online(Tensor t) => (_o.HalfPrecisionOnline ? t.to(ScalarType.Float16).to(ScalarType.Float32) : t.clone()).DetachFromDisposeScope();
+        Tensor Round(Tensor t) => _o.HalfPrecisionOnline ? t.to(ScalarType.Float16).to(ScalarType.Float32) : t;
         var online = new Dictionary<string, Tensor>();
         using (var scope = NewDisposeScope())
         {
             foreach (var (slot, t) in new[] { (FlatQuantOnline.Qkv, Qkv), (FlatQuantOnline.GateUp, GateUp), (FlatQuantOnline.Down, Down) })
             {
-                t.Left.Value.copy_(Online(t.Left.Value));
-                t.Right.Value.copy_(Online(t.Right.Value));
-                online[slot + ".left"] = t.Left.Value.detach().clone().DetachFromDisposeScope();
-                online[slot + ".right"] = t.Right.Value.detach().clone().DetachFromDisposeScope();
+                t.Left.Freeze(Round);
+                t.Right.Freeze(Round);
+                online[slot + ".left"] = t.Left.Matrix().detach().clone().DetachFromDisposeScope();
+                online[slot + ".right"] = t.Right.Matrix().detach().clone().DetachFromDisposeScope();
             }
-            Heads.Value.copy_(Online(Heads.Value));
-            online[FlatQuantOnline.O + ".heads"] = Heads.Value.detach().clone().DetachFromDisposeScope();
+            Heads.Freeze(Round);
+            online[FlatQuantOnline.O + ".heads"] = Heads.Matrix().detach().clone().DetachFromDisposeScope();
+            // V is folded into v_proj/o_proj only (never stored online): freezing at full precision keeps it exact.
+            Value.Freeze(t => t);
             if (Key is not null)
             {
-                Key.Value.copy_(Online(Key.Value));
-                online[FlatQuantOnline.KCache + ".transform"] = Key.Value.detach().clone().DetachFromDisposeScope();
+                Key.Freeze(Round);
+                online[FlatQuantOnline.KCache + ".transform"] = Key.Matrix().detach().clone().DetachFromDisposeScope();
             }
             foreach (var (slot, (mx, mn)) in _lac)
             {
@@ -300,7 +322,7 @@ public sealed class FlatQuantLayer : IDisposable
         using (var scope = NewDisposeScope())
         {
             foreach (var (n, t) in TransformedWeights()) merged[n] = t.detach().DetachFromDisposeScope();
-            Tensor? vBias = VBias(Value.Value);
+            Tensor? vBias = VBias(Value.Matrix());
             var attn = _layer.SelfAttn;
             var mlp = _layer.Mlp;
             FoldIntoNorm(_layer.InputLayerNorm, Qkv.Diag);

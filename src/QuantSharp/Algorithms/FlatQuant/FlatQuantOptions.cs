@@ -27,6 +27,8 @@ public sealed record FlatQuantOptions
     public int NumSequences { get; init; } = 128;
     public int SeqLen { get; init; } = 512;
     public int Seed { get; init; } = 42;
+    /// <summary>How each transform matrix is trained: U·diag(σ)·Vᵀ with Cayley-orthogonal U, V (the reference's default) or the matrix itself.</summary>
+    public TransformParameterization Parameterization { get; init; } = TransformParameterization.Svd;
     /// <summary>GPTQ on the merged weights (after the transforms and clipping are folded) instead of RTN.</summary>
     public bool Gptq { get; init; }
     public GptqOptions GptqOptions { get; init; } = new();

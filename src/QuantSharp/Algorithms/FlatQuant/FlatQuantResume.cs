@@ -30,6 +30,7 @@ public sealed class FlatQuantResume
             ["w_bits"] = o.WBits, ["a_bits"] = o.ABits, ["k_bits"] = o.KvCache?.KBits ?? 16, ["v_bits"] = o.KvCache?.VBits ?? 16,
             ["lwc"] = o.Lwc, ["lac"] = o.Lac, ["add_diag"] = o.AddDiag, ["epochs"] = o.Epochs, ["lr"] = o.LearningRate,
             ["num_sequences"] = numSequences, ["seq_len"] = seqLen, ["seed"] = o.Seed,
+            ["parameterization"] = o.Parameterization.ToString(),
         };
         string path = Path.Combine(dir, ManifestName);
         if (File.Exists(path))

@@ -11,12 +11,13 @@ namespace QuantSharp.Algorithms.FlatQuant;
 /// </summary>
 public sealed class KroneckerTransform : IDisposable
 {
-    public KroneckerTransform(int n, bool addDiag, long seed, Device device)
+    public KroneckerTransform(int n, bool addDiag, long seed, Device device,
+        TransformParameterization parameterization = TransformParameterization.DirectInverse)
     {
         var (n1, n2) = Kronecker.Factors(n);
         Width = n;
-        Left = new TransformMatrix(n1, seed, device);
-        Right = new TransformMatrix(n2, seed + 7919, device);
+        Left = new TransformMatrix(n1, seed, device, parameterization);
+        Right = new TransformMatrix(n2, seed + 7919, device, parameterization);
         if (addDiag) Diag = new Parameter(ones(n, ScalarType.Float32, device), requires_grad: true);
     }
 
@@ -25,14 +26,14 @@ public sealed class KroneckerTransform : IDisposable
     public TransformMatrix Right { get; }
     public Parameter? Diag { get; }
 
-    public IEnumerable<Parameter> MatrixParameters() => [Left.Value, Right.Value];
+    public IEnumerable<Parameter> MatrixParameters() => Left.Parameters.Concat(Right.Parameters);
 
     /// <summary>Activations: (x ⊙ s)·(L ⊗ R).</summary>
     public Tensor Apply(Tensor x)
     {
         using var scope = NewDisposeScope();
         Tensor y = Diag is null ? x : x * Diag;
-        return Kronecker.Apply(y, Left.Value, Right.Value).MoveToOuterDisposeScope();
+        return Kronecker.Apply(y, Left.Matrix(), Right.Matrix()).MoveToOuterDisposeScope();
     }
 
     /// <summary>Weights [out, n]: (W ⊘ s)·(L⁻ᵀ ⊗ R⁻ᵀ), differentiable in L, R and s.</summary>

@@ -14,7 +14,8 @@ public sealed record GptqOptions
 
     /// <summary>
     /// Compute all group parameters once from the whole weight before the column loop (MR-GPTQ default). When false
-    /// ("classic"), each group's parameters are computed from the error-updated weight when its first column comes up.
+    /// ("classic"), each group's parameters are computed when its first column comes up, from the weight as updated by
+    /// the blocks before it (so <see cref="BlockSize"/> matters: 128 = the GPTQ paper's loop, 2048 = INC's default).
     /// </summary>
     public bool StaticGroups { get; init; } = true;
 

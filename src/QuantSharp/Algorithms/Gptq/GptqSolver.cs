@@ -192,9 +192,12 @@ public static class GptqSolver
             }
             else
             {
-                // First column of a group (groups are contiguous in processing order here): its columns
-                // block[:, i .. i+groupSize) already carry every update made so far.
-                lazyParams[group] ??= quantizer.ComputeParams(block.narrow(1, i, groupSize), global, layer).DetachFromDisposeScope();
+                // First column of a group (groups are contiguous in processing order here). As in the GPTQ reference
+                // loop (and INC), parameters come from the weight as it stood at the start of this block: updates from
+                // earlier blocks are in, updates from earlier columns of this block are not. With blocks of one group
+                // the two coincide; INC's default 2048-column block makes every group of a narrow layer use the
+                // original weight, and matching that is what makes INC's GPTQ numbers reproducible.
+                lazyParams[group] ??= quantizer.ComputeParams(w.narrow(1, c1 + i, groupSize), global, layer).DetachFromDisposeScope();
                 p = lazyParams[group]!;
                 firstColumn = original - group * groupSize;
             }

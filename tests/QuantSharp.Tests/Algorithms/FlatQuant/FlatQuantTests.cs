@@ -16,12 +16,12 @@ public class FlatQuantTests
         Lwc = true, Lac = true, AddDiag = true, Epochs = 1, BatchSize = 2, NumSequences = 2, SeqLen = 32,
     };
 
-    /// <summary>A small random Llama (hidden 96 = 8×12, ffn 160 = 10×16, 6 heads of 16, 2 KV heads).</summary>
-    private static string TinyLlama()
+    /// <summary>A small random Llama or Qwen2 (hidden 96 = 8×12, ffn 160 = 10×16, 6 heads of 16, 2 KV heads; Qwen2 has q/k/v biases).</summary>
+    private static string TinyRandom(string modelType = "llama")
     {
-        string dir = Path.Combine(Path.GetTempPath(), "quantsharp-flatquant-llama");
+        string dir = Path.Combine(Path.GetTempPath(), $"quantsharp-flatquant-{modelType}");
         if (!File.Exists(Path.Combine(dir, "config.json")))
-            SyntheticModel.Write(new ModelShape("t", "llama", 96, 160, 2, 6, 2, 16, 256, 10000, false, false), dir, seed: 3);
+            SyntheticModel.Write(new ModelShape("t", modelType, 96, 160, 2, 6, 2, 16, 256, 10000, false, false), dir, seed: 3);
         return dir;
     }
 
@@ -40,13 +40,16 @@ public class FlatQuantTests
     }
 
     [Theory]
-    [InlineData("qwen3")]
-    [InlineData("llama")]
-    public void ReparameterisedModelEqualsTheUnmergedTrainedModel(string family)
+    [InlineData("qwen3", TransformParameterization.Svd)]
+    [InlineData("llama", TransformParameterization.Svd)]
+    [InlineData("qwen2", TransformParameterization.Svd)]
+    [InlineData("qwen3", TransformParameterization.DirectInverse)]
+    [InlineData("llama", TransformParameterization.DirectInverse)]
+    public void ReparameterisedModelEqualsTheUnmergedTrainedModel(string family, TransformParameterization form)
     {
-        string dir = family == "qwen3" ? Fixtures.MicroQwen3 : TinyLlama();
+        string dir = family == "qwen3" ? Fixtures.MicroQwen3 : TinyRandom(family);
         using var model = CausalLM.Load(dir, float32, CPU);
-        var options = W4A4KV4 with { HalfPrecisionOnline = false };
+        var options = W4A4KV4 with { HalfPrecisionOnline = false, Parameterization = form };
         var ids = tensor(Enumerable.Range(0, 48).Select(i => (long)((i * 37 + 5) % 200)).ToArray(), [1, 48], int64);
         var (cos, sin) = model.Rotary(0, 48);
         using var _ = no_grad();
@@ -72,7 +75,7 @@ public class FlatQuantTests
         }
         var actual = model.Forward(ids, null);
         double rel = ((actual - expected).abs().max() / expected.abs().max()).item<float>();
-        Assert.True(rel < 1e-3, $"{family}: relative logit difference {rel:E2}");
+        Assert.True(rel < 1e-3, $"{family} {form}: relative logit difference {rel:E2}");
         // The weights really changed (transforms and clipping folded in).
         using var plain = CausalLM.Load(dir, float32, CPU);
         Assert.False(plain.Layers[0].Mlp.DownProj.Weight.allclose(model.Layers[0].Mlp.DownProj.Weight, rtol: 1e-2, atol: 1e-3));
@@ -103,12 +106,14 @@ public class FlatQuantTests
         Assert.True(rel4 > 1e-3, $"4-bit KV must change the logits (relative difference {rel4:E2})");
     }
 
-    [Fact]
-    public void LwcAndLacGradientsAreNonZeroAndFinite()
+    [Theory]
+    [InlineData(TransformParameterization.Svd)]
+    [InlineData(TransformParameterization.DirectInverse)]
+    public void LwcAndLacGradientsAreNonZeroAndFinite(TransformParameterization form)
     {
         using var model = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
         var layer = model.Layers[1];
-        using var flat = new FlatQuantLayer(layer, model.Config, W4A4KV4, CPU);
+        using var flat = new FlatQuantLayer(layer, model.Config, W4A4KV4 with { Parameterization = form }, CPU);
         var ids = tensor(Enumerable.Range(0, 32).Select(i => (long)((i * 13 + 1) % 400)).ToArray(), [1, 32], int64);
         var (cos, sin) = model.Rotary(0, 32);
         Tensor x, target;
@@ -130,8 +135,17 @@ public class FlatQuantTests
             Assert.True(g!.isfinite().all().item<bool>(), $"{name}: non-finite gradient");
             Assert.True(g.abs().sum().item<float>() > 0, $"{name}: zero gradient");
         }
-        foreach (var name in new[] { "qkv.left", "down.diag", "o.heads", "k_cache.transform" })
-            Assert.True(named[name].grad!.abs().sum().item<float>() > 0, $"{name}: zero gradient");
+        // Every transform tensor learns: the direct matrices, or U's and V's raw parameters and σ of the SVD form.
+        foreach (var prefix in new[] { "qkv.left", "down.diag", "o.heads", "k_cache.transform" })
+        {
+            var members = named.Where(kv => kv.Key == prefix || kv.Key.StartsWith(prefix + ".")).ToList();
+            Assert.Equal(form == TransformParameterization.Svd && prefix != "down.diag" ? 3 : 1, members.Count);
+            foreach (var (name, p) in members)
+            {
+                Assert.True(p.grad!.isfinite().all().item<bool>(), $"{name}: non-finite gradient");
+                Assert.True(p.grad!.abs().sum().item<float>() > 0, $"{name}: zero gradient");
+            }
+        }
     }
 
     [Fact]
@@ -202,7 +216,7 @@ public class FlatQuantTests
         {
             using (var micro = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
                 FlatQuantResume.Open(dir, micro, W4A4KV4, 32, 2);
-            using var llama = CausalLM.Load(TinyLlama(), float32, CPU);
+            using var llama = CausalLM.Load(TinyRandom(), float32, CPU);
             var e = Assert.Throws<QuantSharpException>(() => FlatQuantResume.Open(dir, llama, W4A4KV4, 32, 2));
             Assert.Contains("written for another model or recipe", e.Message);
             Assert.Contains("model_type", e.Message);
@@ -238,5 +252,28 @@ public class FlatQuantTests
         {
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public void SvdFormIsOrthogonalTimesDiagonalAndItsInverseIsExact()
+    {
+        using var scope = NewDisposeScope();
+        using var m = new TransformMatrix(24, seed: 7, CPU, TransformParameterization.Svd);
+        using (no_grad())
+        {
+            var gen = new TorchSharp.torch.Generator(11, CPU);
+            foreach (var (_, p) in m.Named()) p.add_(randn(p.shape, float32, generator: gen).mul(0.1));
+        }
+        var (_, u) = m.Named().First(n => n.Suffix == ".u");
+        Tensor q = TransformMatrix.Cayley(u);
+        Assert.True(q.matmul(q.t()).allclose(eye(24), atol: 1e-5), "Cayley(X) is not orthogonal");
+        Tensor product = m.Matrix().matmul(m.InverseTranspose().t());
+        Assert.True(product.allclose(eye(24), atol: 1e-4), "M · (M⁻ᵀ)ᵀ is not the identity");
+        // Freezing keeps the value and switches the inverse to an exact float64 solve of the frozen matrix.
+        Tensor before = m.Matrix().detach().clone();
+        m.Freeze(t => t);
+        Assert.True(m.Matrix().allclose(before, atol: 1e-6));
+        Assert.Empty(m.Parameters);
+        Assert.True(m.Matrix().matmul(m.InverseTranspose().t()).allclose(eye(24), atol: 1e-4));
     }
 }
