@@ -6,6 +6,7 @@ var root = new RootCommand("QuantSharp: post-training quantization of LLMs (FP-Q
     QuantizeCommand.Create(),
     ExportCommand.Create(),
     EvalCommand.Create(),
+    CompareCommand.Create(),
     GenerateCommand.Create(),
     InspectCommand.Create(),
     SynthCommand.Create(),

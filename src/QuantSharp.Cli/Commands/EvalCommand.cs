@@ -14,7 +14,7 @@ internal static class EvalCommand
     public static Command Create()
     {
         var model = CliCommon.ModelOption();
-        var data = new Option<string>("--data") { Description = "text file to score", Required = true };
+        var data = new Option<string?>("--data") { Description = "text file to score (perplexity mode; or use --tasks)" };
         var seqLen = new Option<int>("--seq-len") { Description = "window length in tokens", DefaultValueFactory = _ => 512 };
         var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first K windows" };
         var batch = new Option<int>("--batch-size") { Description = "windows per forward pass", DefaultValueFactory = _ => 4 };
@@ -23,23 +23,34 @@ internal static class EvalCommand
         var json = new Option<string?>("--json") { Description = "write {perplexity, windows, tokens, seconds} here" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
 
-        var cmd = new Command("eval", "Perplexity of a model on a text file (non-overlapping windows, no BOS).")
+        var tasks = TaskEvalOptions.Create();
+
+        var cmd = new Command("eval", "Perplexity of a model on a text file (non-overlapping windows, no BOS), or accuracy on tasks (--tasks).")
         {
             model, data, seqLen, maxWindows, batch, dtype, device, json, quiet,
         };
+        tasks.AddTo(cmd);
+        var fp8Load = new Fp8LoadOptions();
+        fp8Load.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
+            if (r.GetValue(tasks.Tasks) is { } taskList)
+            {
+                if (r.GetValue(data) is not null) throw new QuantSharpException("--data and --tasks: give one (perplexity of a file, or task accuracy).");
+                if (fp8Load.AnySet(r)) throw new QuantSharpException("--quantize-on-load/--w4a8 apply to perplexity (--data), not yet to --tasks.");
+                return TaskEvalOptions.Run(r, tasks, r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(device)!, r.GetValue(json), r.GetValue(quiet));
+            }
             var total = Stopwatch.StartNew();
             string dir = ModelInput.Require(r.GetValue(model)!);
-            string dataPath = CliCommon.RequireFile(r.GetValue(data)!, "--data");
+            string dataPath = CliCommon.RequireFile(r.GetValue(data) ?? throw new QuantSharpException("eval needs --data FILE (perplexity) or --tasks NAMES."), "--data");
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             var dt = CliCommon.ParseDType(r.GetValue(dtype)!);
 
             var tokenizer = ModelInput.Tokenizer(dir);
             int[] ids = tokenizer.Encode(File.ReadAllText(dataPath));
-            using var loaded = ModelInput.Load(dir, dt, dev);
-            var lm = loaded.Model;
             bool q = r.GetValue(quiet);
+            using var loaded = fp8Load.Load(r, dir, dt, dev, q);
+            var lm = loaded.Model;
             var result = CliCommon.WithProgress("perplexity", q, p =>
                 PerplexityEvaluator.Evaluate(lm, ids, r.GetValue(seqLen), r.GetValue(maxWindows), r.GetValue(batch), p));
 

@@ -24,12 +24,14 @@ internal static class GenerateCommand
         {
             model, prompt, maxNew, temperature, topP, seed, noBos, dtype, device, json,
         };
+        var fp8Load = new Fp8LoadOptions();
+        fp8Load.AddTo(cmd);
         cmd.SetAction(r => CliCommon.Run(() =>
         {
             string dir = ModelInput.Require(r.GetValue(model)!);
             var dev = TorchRuntime.ResolveDevice(r.GetValue(device));
             var tokenizer = ModelInput.Tokenizer(dir);
-            using var loaded = ModelInput.Load(dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev);
+            using var loaded = fp8Load.Load(r, dir, CliCommon.ParseDType(r.GetValue(dtype)!), dev, quiet: true);
             var lm = loaded.Model;
             string text = r.GetValue(prompt)!;
             int[] ids = tokenizer.Encode(text, addSpecialTokens: !r.GetValue(noBos));

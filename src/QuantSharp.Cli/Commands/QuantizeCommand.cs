@@ -47,6 +47,8 @@ internal static class QuantizeCommand
         var randomSigns = new Option<bool>("--random-signs") { Description = "Hadamard with seeded random ±1 signs" };
         var mxRule = new Option<string?>("--mx-scale-rule") { Description = "fpquant (default: group max in [3,6), never clipped) | ocp" };
         var asym = new Option<bool>("--asym") { Description = "asymmetric int (zero points)" };
+        var fp8Aware = new Option<bool>("--fp8-aware", "--fp8_aware") { Description = "int weights whose dequantized values are FP8 E4M3 (INC's DPQ fp8_aware GPTQ)" };
+        var fp8Variant = new Option<string?>("--fp8-variant") { Description = "E4M3 of --fp8-aware and --format fp8: ocp (E4M3FN, max 448; default) | gaudi (finite-only bias 8, max 240)" };
         var fuse = new Option<bool>("--fuse-global-scale", "--fuse_global_scale") { Description = "share NVFP weight global scales over q/k/v and gate/up" };
         var calib = new Option<string?>("--calib") { Description = "calibration text or JSONL (default: testdata/data/calib.txt)" };
         var numSeq = new Option<int?>("--num-sequences", "--num_sequences") { Description = "calibration windows (default 128)" };
@@ -91,7 +93,7 @@ internal static class QuantizeCommand
         var cmd = new Command("quantize", "Quantize a model layer by layer (RTN or GPTQ; INT/FP4/MXFP4/NVFP4; rotations; W4A4) and report perplexity.")
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp, gptqBlock,
-            transform, tGroup, randomSigns, mxRule, asym, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
+            transform, tGroup, randomSigns, mxRule, asym, fp8Aware, fp8Variant, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
             eval, evalSeq, evalMax, evalBatch, noBefore, save, export, layerWise, overwrite, json, dtype, device, quiet,
             checkpointDir, resume, rtnFallback, skipMemoryCheck,
             kBits, vBits, kvAsym, kvGroup, epochs, lwc, lac, addDiag, aAsym, recipeOption,
@@ -120,7 +122,7 @@ internal static class QuantizeCommand
                     ("--w-group-size", r.GetValue(wGroup) is not null), ("--w-granularity", r.GetValue(wGran) is not null),
                     ("--method", r.GetValue(method) is not null), ("--gptq", r.GetValue(gptqFlag)), ("--w-observer", r.GetValue(observer) is not null),
                     ("--quantization-order", r.GetValue(order) is not null), ("--gar", r.GetValue(gar)), ("--dynamic-groups", r.GetValue(lazyGroups)),
-                    ("--rel-damp", r.GetValue(relDamp) is not null), ("--asym", r.GetValue(asym)), ("--transform", r.GetValue(transform) is not null),
+                    ("--rel-damp", r.GetValue(relDamp) is not null), ("--asym", r.GetValue(asym)), ("--fp8-aware", r.GetValue(fp8Aware)), ("--transform", r.GetValue(transform) is not null),
                     ("--a-bits", r.GetValue(aBits) is not null and < 16),
                 }.FirstOrDefault(x => x.Set);
                 if (clash.Flag is not null)
@@ -145,6 +147,9 @@ internal static class QuantizeCommand
                 "ocp" => MxScaleRule.Ocp,
                 var x => throw new QuantSharpException($"--mx-scale-rule {x}: expected fpquant or ocp."),
             };
+            var variant = E4M3Variants.Parse(r.GetValue(fp8Variant) ?? "ocp", "--fp8-variant");
+            if (r.GetValue(fp8Variant) is not null && !r.GetValue(fp8Aware) && fmt != QuantFormat.Fp8)
+                throw new QuantSharpException("--fp8-variant applies to --fp8-aware or --format fp8.");
             int wg = ResolveGroup(fmt, r.GetValue(wGroup), r.GetValue(wGran), "--w-", 128);
             int ag = ResolveGroup(fmt, r.GetValue(aGroup), null, "--a-", QuantSpec.PerChannel);
             QuantMethod? blockMethod = BlockMethodOptions.ParseMethod(r.GetValue(method) ?? "rtn");
@@ -168,9 +173,10 @@ internal static class QuantizeCommand
             var config = new QuantizationConfig
             {
                 Method = quantMethod,
-                Weights = wb >= 16 ? null : inc.Apply(r, new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule)),
+                Weights = wb >= 16 ? null : inc.Apply(r, new QuantSpec(fmt, wb, wg, !r.GetValue(asym), obs, rule))
+                    with { Fp8Aware = r.GetValue(fp8Aware), Fp8Variant = variant },
                 Hqq = inc.Hqq(r),
-                Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule),
+                Activations = ab >= 16 ? null : new QuantSpec(fmt, ab, ag, true, ObserverKind.MinMax, rule) { Fp8Variant = variant },
                 Transform = tKind,
                 TransformGroupSize = tg,
                 TransformRandomSigns = r.GetValue(randomSigns),
@@ -417,7 +423,7 @@ internal static class QuantizeCommand
             var x => x.ToString().ToLowerInvariant(),
         };
         if (c.Weights is { } ws)
-            m += (ws.FullRange ? " full-range" : "") + (ws.GroupDim == 0 ? " group-dim 0" : "") +
+            m += (ws.FullRange ? " full-range" : "") + (ws.Fp8Aware ? $" fp8-aware {E4M3Variants.Name(ws.Fp8Variant)}" : "") + (ws.GroupDim == 0 ? " group-dim 0" : "") +
                  (ws.DoubleQuant is { } dq ? $" double-quant {dq.Bits}-bit{(dq.Symmetric ? " sym" : "")} g{dq.GroupSize}" : "");
         string t = c.Transform == TransformKind.Identity ? "no rotation" : $"{c.Transform.Name()} {c.TransformGroupSize}";
         string kv = c.KvCache is { } k ? $", KV cache K{k.KBits}V{k.VBits} g{k.GroupSize}{(k.Asymmetric ? " asym" : "")}" : "";
@@ -443,6 +449,8 @@ internal static class QuantizeCommand
         rel_damp = c.Gptq.RelDamp,
         gptq_block_size = c.Gptq.BlockSize,
         full_range = c.Weights?.FullRange,
+        fp8_aware = c.Weights?.Fp8Aware,
+        fp8_variant = c.Weights is { } fw && (fw.Fp8Aware || fw.Format == QuantFormat.Fp8) ? E4M3Variants.Name(fw.Fp8Variant) : null,
         int_sym_rule = c.Weights?.SymmetricRule.ToString().ToLowerInvariant(),
         group_dim = c.Weights?.GroupDim,
         double_quant = c.Weights?.DoubleQuant is { } dq ? new { bits = dq.Bits, symmetric = dq.Symmetric, group_size = dq.GroupSize } : null,

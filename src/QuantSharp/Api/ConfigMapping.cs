@@ -109,6 +109,12 @@ internal static class ConfigMapping
             spec = spec with { DoubleQuant = new DoubleQuantSpec(c.DoubleQuantBits, c.DoubleQuantUseSym, c.DoubleQuantGroupSize) };
         }
         spec = spec with { GroupDim = c.GroupDim };
+        if (c is GptqConfig { Fp8Aware: true } g)
+        {
+            if (spec.Format != QuantFormat.Int)
+                throw new QuantSharpException($"{Key("fp8_aware")} true: applies to dtype int (INT codes dequantized to FP8), not {c.Dtype}.");
+            spec = spec with { Fp8Aware = true, Fp8Variant = E4M3Variants.Parse(g.Fp8Variant, Key("fp8_variant")) };
+        }
         spec.Validate($"{where}: ");
         return spec;
     }

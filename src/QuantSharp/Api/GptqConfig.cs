@@ -23,11 +23,21 @@ public sealed record GptqConfig : WeightOnlyConfig
     public bool StaticGroups { get; init; }
     /// <summary>q/k/v, then o_proj, then gate/up, then down_proj, re-capturing each one's input from the partly quantized layer.</summary>
     public bool TrueSequential { get; init; }
+    /// <summary>
+    /// INC's fp8_aware (DPQ): every dequantized INT weight is an FP8 E4M3 value (hardware that dequantizes INT4 into
+    /// FP8 and multiplies in FP8); see <see cref="Formats.Fp8AwareScaling"/>.
+    /// </summary>
+    public bool Fp8Aware { get; init; }
+    /// <summary>The E4M3 variant of <see cref="Fp8Aware"/>: "ocp" (E4M3FN, max 448; default) or "gaudi" (finite-only, bias 8, max 240).</summary>
+    public string Fp8Variant { get; init; } = "ocp";
+    /// <summary>The protective range R = F − F/(2^bits − 1) the FP8 values are kept within (224 for 4-bit Gaudi).</summary>
+    public float ProtectiveRange => Formats.Fp8AwareScaling.ProtectiveRange(Formats.E4M3Variants.Parse(Fp8Variant, "fp8_variant"), Bits);
 
     public override IReadOnlyList<string> Keys =>
     [
         "dtype", "bits", "use_sym", "group_size", "use_mse_search",
         "use_double_quant", "double_quant_dtype", "double_quant_bits", "double_quant_use_sym", "double_quant_group_size",
         "quant_lm_head", "act_order", "hybrid_order", "percdamp", "block_size", "static_groups", "true_sequential",
+        "fp8_aware", "fp8_variant",
     ];
 }

@@ -79,4 +79,47 @@ public sealed class PythonRandom
         while (r >= n) r = GetRandBits(k);
         return a + (int)r;
     }
+
+    /// <summary>random._randbelow(n) for n ≥ 1: k = n.bit_length() random bits, redrawn while ≥ n.</summary>
+    public int RandBelow(int n)
+    {
+        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), "must be at least 1");
+        int k = 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)n);
+        uint r = GetRandBits(k);
+        while (r >= (uint)n) r = GetRandBits(k);
+        return (int)r;
+    }
+
+    /// <summary>
+    /// The indices random.sample(range(n), k) picks, in order: CPython's pool method for small populations, its
+    /// set-rejection method for large ones (the same switch-over size), so seeded draws match Python's.
+    /// </summary>
+    public int[] Sample(int n, int k)
+    {
+        if (k < 0 || k > n) throw new ArgumentOutOfRangeException(nameof(k), $"sample of {k} from {n}");
+        var result = new int[k];
+        int setSize = 21;
+        if (k > 5) setSize += (int)Math.Pow(4, Math.Ceiling(Math.Log(k * 3) / Math.Log(4)));
+        if (n <= setSize)
+        {
+            var pool = Enumerable.Range(0, n).ToArray();
+            for (int i = 0; i < k; i++)
+            {
+                int j = RandBelow(n - i);
+                result[i] = pool[j];
+                pool[j] = pool[n - i - 1];
+            }
+        }
+        else
+        {
+            var selected = new HashSet<int>();
+            for (int i = 0; i < k; i++)
+            {
+                int j = RandBelow(n);
+                while (!selected.Add(j)) j = RandBelow(n);
+                result[i] = j;
+            }
+        }
+        return result;
+    }
 }

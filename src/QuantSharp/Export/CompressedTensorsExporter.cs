@@ -19,6 +19,9 @@ namespace QuantSharp.Export;
 /// dimension, first code in the lowest bits, each code stored as q + 2^(b−1) (compressed-tensors' signed codes made
 /// unsigned); <c>weight_scale</c> [out, in/g] in the model dtype; asymmetric runs add <c>weight_zero_point</c> int32
 /// [out·b/32, in/g] packed along the output dimension the same way; <c>weight_shape</c> int32 [2].</item>
+/// <item><c>float-quantized</c> (FP8 E4M3, vLLM's FP8_DYNAMIC and FP8 schemes): <c>weight</c> F8_E4M3 [out, in] (OCP
+/// float8_e4m3fn bytes), <c>weight_scale</c> float32 [out, 1] (strategy channel) or [1] (tensor); input activations
+/// dynamic per token (no tensor), or static per tensor with <c>input_scale</c> float32 [1] = absmax/448 from calibration.</item>
 /// </list>
 /// </summary>
 public static class CompressedTensorsExporter
@@ -26,6 +29,63 @@ public static class CompressedTensorsExporter
     public const string QuantMethod = "compressed-tensors";
     public const string NvFp4Format = "nvfp4-pack-quantized";
     public const string PackQuantizedFormat = "pack-quantized";
+    public const string FloatQuantizedFormat = "float-quantized";
+
+    /// <summary>FP8 weights (and FP8 or 16-bit activations) as compressed-tensors' float-quantized format.</summary>
+    public static void WriteFp8(QuantizationResult result, string outDir, bool overwrite = false, string outFlag = "--out")
+    {
+        var (w, a) = CheckFp8(result.Config);
+        var linears = QuantizedLinear.All(result, "compressed-tensors-fp8");
+        var model = result.Model;
+        ExportFolder.Write(outDir, overwrite, outFlag, tmp =>
+        {
+            ExportFolder.WriteTensors(tmp, Fp8Tensors(result, linears, w, a));
+            ExportFolder.WriteConfig(tmp, model, Config(w, a, FloatQuantizedFormat));
+            ExportFolder.CopyTokenizer(tmp, model);
+        });
+    }
+
+    /// <summary>
+    /// What float-quantized holds: OCP E4M3 weights per channel or per tensor, activations 16-bit, FP8 per token
+    /// (dynamic) or FP8 per tensor (static), no rotation.
+    /// </summary>
+    public static (QuantSpec Weights, QuantSpec? Activations) CheckFp8(QuantizationConfig c)
+    {
+        const string format = "compressed-tensors-fp8 export";
+        if (c.Weights is not { Format: QuantFormat.Fp8, GroupSize: QuantSpec.PerChannel or QuantSpec.PerTensor } w)
+            throw new QuantSharpException($"{format}: holds FP8 weights with one scale per channel or per tensor (--format fp8 --w-bits 8 --w-group-size -1|0); " +
+                                          $"this model's weights are {c.Weights?.FormatName ?? "16-bit"}{(c.Weights is { } x ? $" group size {x.GroupSize}" : "")}.");
+        if (w.Fp8Variant != Formats.E4M3Variant.Ocp || c.Activations is { Fp8Variant: not Formats.E4M3Variant.Ocp })
+            throw new QuantSharpException($"{format}: vLLM reads OCP float8_e4m3fn only; quantize without --fp8-variant gaudi.");
+        if (c.Activations is { } a && !(a.Format == QuantFormat.Fp8 && a.GroupSize is QuantSpec.PerChannel or QuantSpec.PerTensor))
+            throw new QuantSharpException($"{format}: activations must be FP8 per token (--a-group-size -1) or per tensor (0), or 16-bit; this model has {a.FormatName} group size {a.GroupSize}.");
+        if (c.Transform != TransformKind.Identity)
+            throw new QuantSharpException($"{format}: cannot carry the {c.Transform.Name()} rotation; quantize without --transform.");
+        return (w, c.Activations);
+    }
+
+    private static IEnumerable<ExportTensor> Fp8Tensors(QuantizationResult result, IReadOnlyList<QuantizedLinear> linears, QuantSpec w, QuantSpec? a)
+    {
+        var byWeight = linears.ToDictionary(l => l.Prefix + ".weight");
+        foreach (var (name, p) in result.Model.StateDict())
+        {
+            if (!byWeight.TryGetValue(name, out var lin))
+            {
+                yield return new ExportTensor(name, p);
+                continue;
+            }
+            using var scope = NewDisposeScope();
+            yield return new ExportTensor(name, lin.Codes(w), SafeDType.F8_E4M3);
+            Tensor scale = lin.Params.Scale.to(float32).cpu();
+            yield return new ExportTensor(lin.Prefix + ".weight_scale", w.GroupSize == QuantSpec.PerTensor ? scale.reshape(1) : scale.reshape(-1, 1));
+            if (a is { GroupSize: QuantSpec.PerTensor })
+            {
+                var input = lin.State.ActivationQuantizers.GetValueOrDefault(lin.Slot)?.GlobalScale
+                            ?? throw new QuantSharpException($"tensor '{lin.Prefix}': its static FP8 activation quantizer has no calibrated scale.");
+                yield return new ExportTensor(lin.Prefix + ".input_scale", input.to(float32).cpu().reshape(1));
+            }
+        }
+    }
 
     /// <summary>Writes the folder; returns warnings (e.g. unfused global scales, which vLLM's fused kernels assume equal).</summary>
     public static IReadOnlyList<string> Write(QuantizationResult result, string outDir, bool nvfp4, bool overwrite = false, string outFlag = "--out")
@@ -90,19 +150,22 @@ public static class CompressedTensorsExporter
 
     private static JsonObject Args(QuantSpec s, bool dynamic)
     {
-        bool fp4 = s.Format == QuantFormat.NvFp;
-        string strategy = fp4 ? "tensor_group" : s.GroupSize > 0 ? "group" : "channel";
+        bool fp4 = s.Format == QuantFormat.NvFp, fp8 = s.Format == QuantFormat.Fp8;
+        string strategy = fp4 ? "tensor_group" : s.GroupSize > 0 ? "group" : s.GroupSize == QuantSpec.PerTensor ? "tensor"
+            : dynamic ? "token" : "channel";
+        // Static per-tensor FP8 activations carry a calibrated input_scale.
+        if (fp8 && s.GroupSize == QuantSpec.PerTensor) dynamic = false;
         return new JsonObject
         {
             ["num_bits"] = s.Bits,
-            ["type"] = fp4 ? "float" : "int",
+            ["type"] = fp4 || fp8 ? "float" : "int",
             ["symmetric"] = s.Symmetric,
             ["strategy"] = strategy,
             ["group_size"] = s.GroupSize > 0 ? s.GroupSize : null,
             // NVFP4 activations: scales per group computed at run time ("local"), global scale static.
             ["dynamic"] = dynamic ? (fp4 ? "local" : true) : false,
             ["actorder"] = null,
-            ["observer"] = "minmax",
+            ["observer"] = dynamic && fp8 ? null : "minmax",
             ["block_structure"] = null,
         };
     }

@@ -13,6 +13,8 @@ public enum ExportFormat
     Awq,
     CompressedTensorsNvFp4,
     CompressedTensorsInt,
+    /// <summary>compressed-tensors float-quantized: FP8 weights (vLLM's FP8_DYNAMIC / FP8 schemes).</summary>
+    CompressedTensorsFp8,
     /// <summary>QuantSharp's own packed weight-only format (any bits, per-linear configurations, qconfig.json).</summary>
     QuantSharp,
 }
@@ -33,10 +35,12 @@ public static class PackedExporter
         ["nvfp4-pack-quantized"] = ExportFormat.CompressedTensorsNvFp4,
         ["compressed-tensors"] = ExportFormat.CompressedTensorsInt,
         ["pack-quantized"] = ExportFormat.CompressedTensorsInt,
+        ["compressed-tensors-fp8"] = ExportFormat.CompressedTensorsFp8,
+        ["float-quantized"] = ExportFormat.CompressedTensorsFp8,
         ["quantsharp"] = ExportFormat.QuantSharp,
     };
 
-    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized), quantsharp";
+    public static string Known => "pseudoquant, fp-quant (realquant), fp-quant-pseudoquant, gptq, gptq-v2, awq, compressed-tensors-nvfp4, compressed-tensors (pack-quantized), compressed-tensors-fp8 (float-quantized), quantsharp";
 
     public static ExportFormat Parse(string name, string flag) =>
         Names.TryGetValue(name, out var f) ? f
@@ -55,6 +59,9 @@ public static class PackedExporter
         // Per-linear configurations (recipes) mix formats and bit widths: only QuantSharp's format and pseudoquant hold that.
         if (config.PerLinear is not null && format is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
             throw new QuantSharpException($"a per-layer recipe is saved with --export quantsharp (or pseudoquant); {Names.First(kv => kv.Value == format).Key} holds one weight format for every linear.");
+        // FP8-aware INT (s8 and the FP8 rounding of every value) is held by QuantSharp's format and pseudoquant only.
+        if ((config.Weights?.Fp8Aware ?? false) && format is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
+            throw new QuantSharpException($"--fp8-aware: {Names.First(kv => kv.Value == format).Key} cannot hold the per-tensor FP8 scale s8; export quantsharp.");
         switch (format)
         {
             case ExportFormat.PseudoQuant: break;
@@ -65,6 +72,7 @@ public static class PackedExporter
             case ExportFormat.Awq: AwqExporter.Check(config); break;
             case ExportFormat.CompressedTensorsNvFp4 or ExportFormat.CompressedTensorsInt:
                 CompressedTensorsExporter.Check(config, format == ExportFormat.CompressedTensorsNvFp4); break;
+            case ExportFormat.CompressedTensorsFp8: CompressedTensorsExporter.CheckFp8(config); break;
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
     }
@@ -87,6 +95,7 @@ public static class PackedExporter
             case ExportFormat.Awq: AwqExporter.Write(result, outDir, overwrite, outFlag); break;
             case ExportFormat.CompressedTensorsNvFp4: return CompressedTensorsExporter.Write(result, outDir, nvfp4: true, overwrite, outFlag);
             case ExportFormat.CompressedTensorsInt: return CompressedTensorsExporter.Write(result, outDir, nvfp4: false, overwrite, outFlag);
+            case ExportFormat.CompressedTensorsFp8: CompressedTensorsExporter.WriteFp8(result, outDir, overwrite, outFlag); break;
             default: throw new ArgumentOutOfRangeException(nameof(format), format, null);
         }
         return [];

@@ -191,6 +191,9 @@ public static class QuantSharpExporter
             ["full_range"] = spec.FullRange,
             ["observer"] = spec.Observer.ToString().ToLowerInvariant(),
             ["mx_scale_rule"] = spec.MxRule.ToString().ToLowerInvariant(),
+            // FP8-aware INT: values are s8 · E4M3(clamp((code − zero) · scale, ±R)), s8 in global_scale.
+            ["fp8_aware"] = spec.Fp8Aware,
+            ["fp8_variant"] = spec.Format is QuantFormat.Fp8 || spec.Fp8Aware ? Formats.E4M3Variants.Name(spec.Fp8Variant) : null,
             ["double_quant"] = lin.Params.DoubleQuant is { } d
                 ? new JsonObject { ["bits"] = d.Bits, ["group_size"] = d.GroupSize, ["symmetric"] = d.Mean is null }
                 : null,
@@ -222,6 +225,7 @@ public static class QuantSharpExporter
             o["static_groups"] = c.Gptq.StaticGroups;
             o["true_sequential"] = c.TrueSequential;
             o["use_mse_search"] = w.Observer == ObserverKind.Mse;
+            if (w.Fp8Aware) o["fp8_aware"] = true;
         }
         return o;
     }

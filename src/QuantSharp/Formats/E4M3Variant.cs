@@ -12,3 +12,17 @@ public enum E4M3Variant
     /// </summary>
     Gaudi,
 }
+
+/// <summary>The names of <see cref="E4M3Variant"/> as flags and saved configs spell them.</summary>
+public static class E4M3Variants
+{
+    public static string Name(E4M3Variant variant) => variant == E4M3Variant.Gaudi ? "gaudi" : "ocp";
+
+    /// <summary>"ocp" or "gaudi"; <paramref name="what"/> names the flag or field in the error.</summary>
+    public static E4M3Variant Parse(string name, string what) => name.ToLowerInvariant() switch
+    {
+        "ocp" => E4M3Variant.Ocp,
+        "gaudi" => E4M3Variant.Gaudi,
+        _ => throw new QuantSharpException($"{what} {name}: expected ocp (E4M3FN, max 448) or gaudi (finite-only bias-8 E4M3, max 240)."),
+    };
+}

@@ -5,7 +5,11 @@ using static TorchSharp.torch;
 namespace QuantSharp.Models;
 
 public sealed record GenerationOptions(int MaxNewTokens = 32, double Temperature = 0, double TopP = 1.0, long Seed = 0,
-    IReadOnlyCollection<int>? StopTokens = null);
+    IReadOnlyCollection<int>? StopTokens = null)
+{
+    /// <summary>Called with all tokens produced so far after each step; true ends generation (e.g. a stop string appeared).</summary>
+    public Func<IReadOnlyList<int>, bool>? StopWhen { get; init; }
+}
 
 /// <summary>
 /// Autoregressive decoding with a KV cache: one prefill of the prompt, then one token per step. Temperature 0 is
@@ -17,7 +21,8 @@ public static class TextGenerator
     {
         if (prompt.Count == 0) throw new QuantSharpException("generate: the prompt encodes to no tokens.");
         using var noGrad = no_grad();
-        using var cache = new KvCache(model.Config.NumLayers);
+        // Layers that quantize K/V keep the codes (4-bit: two per byte), not dequantized floats.
+        using var cache = new KvCache(model.Config.NumLayers, storeCodes: true);
         using var gen = new Generator((ulong)options.Seed, device: CPU);
         var output = new List<int>();
         Tensor input = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Count], int64);
@@ -34,6 +39,7 @@ public static class TextGenerator
             output.Add(next);
             onToken?.Invoke(next);
             if (options.StopTokens?.Contains(next) == true) break;
+            if (options.StopWhen?.Invoke(output) == true) break;
             input = tensor(new long[] { next }, [1, 1], int64);
         }
         input.Dispose();

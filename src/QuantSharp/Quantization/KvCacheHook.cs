@@ -28,7 +28,7 @@ public sealed record KvCacheSpec(int KBits, int VBits, int GroupSize = 128, bool
 /// rotation when it is not folded into v_proj/o_proj), then K and V quantized per token and head in groups along
 /// head_dim. The quantized values are what the cache stores, so every later step attends to 4-bit keys/values.
 /// </summary>
-public sealed class KvCacheHook : IAttentionHook, IDisposable
+public sealed class KvCacheHook : IAttentionHook, IKvCacheCodec, IDisposable
 {
     private readonly KvCacheSpec _spec;
     private readonly int _headDim;
@@ -62,15 +62,58 @@ public sealed class KvCacheHook : IAttentionHook, IDisposable
     public (Tensor Q, Tensor K, Tensor V) AfterRope(Tensor q, Tensor k, Tensor v)
     {
         using var scope = NewDisposeScope();
+        (q, k, v) = TransformAfterRope(q, k, v);
+        k = QuantizeKeys(k);
+        v = QuantizeValues(v);
+        return (q.MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope());
+    }
+
+    public (Tensor Q, Tensor K, Tensor V) TransformAfterRope(Tensor q, Tensor k, Tensor v)
+    {
+        using var scope = NewDisposeScope();
         if (KeyTransform is not null)
         {
             q = matmul(q, QueryTransform!.to(q.dtype, q.device));
             k = matmul(k, KeyTransform.to(k.dtype, k.device));
         }
         if (ValueRotation is not null) v = matmul(v, ValueRotation.to(v.dtype, v.device));
-        k = QuantizeKeys(k);
-        v = QuantizeValues(v);
         return (q.MoveToOuterDisposeScope(), k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Stored form of keys or values [b, h, s, head_dim]: a quantized side keeps its codes (two per byte up to 4 bits,
+    /// low nibble first) with per-group float32 scales and zero points [b, h, s, groups]; an unquantized side stays dense.
+    /// </summary>
+    public KvStored Encode(Tensor x, bool keys)
+    {
+        int bits = keys ? _spec.KBits : _spec.VBits;
+        if (bits >= 16) return new KvStored(x.alias());
+        using var scope = NewDisposeScope();
+        var clip = keys ? KeyClip : ValueClip;
+        var (codes, scale, zero, _) = StraightThroughQuant.Codes(x, bits, !_spec.Asymmetric, Math.Min(_spec.GroupSize, _headDim),
+            clip?.Max.to(x.device), clip?.Min.to(x.device));
+        long[] lead = [x.shape[0], x.shape[1], x.shape[2]];
+        Tensor packed = bits <= 4 && _headDim % 2 == 0
+            ? codes.slice(-1, 0, _headDim, 2).bitwise_or(codes.slice(-1, 1, _headDim, 2).bitwise_left_shift(4))
+            : codes;
+        var parts = new List<Tensor> { packed, scale.reshape([.. lead, -1]) };
+        if (zero is not null) parts.Add(zero.reshape([.. lead, -1]));
+        return new KvStored(parts.Select(p => p.contiguous().MoveToOuterDisposeScope()).ToArray());
+    }
+
+    public Tensor Decode(KvStored stored, ScalarType dtype, bool keys)
+    {
+        int bits = keys ? _spec.KBits : _spec.VBits;
+        if (bits >= 16) return stored.Parts[0].alias();
+        using var scope = NewDisposeScope();
+        Tensor packed = stored.Parts[0];
+        Tensor codes = packed.shape[3] * 2 == _headDim
+            ? stack([packed.bitwise_and(15), packed.bitwise_right_shift(4)], -1).reshape(packed.shape[0], packed.shape[1], packed.shape[2], _headDim)
+            : packed;
+        Tensor scale = stored.Parts[1].reshape(-1, 1);
+        Tensor? zero = stored.Parts.Length > 2 ? stored.Parts[2].reshape(-1, 1) : null;
+        var (qMin, _) = Formats.IntGrid.Range(bits, !_spec.Asymmetric);
+        return StraightThroughQuant.Decode(codes, scale, zero, qMin, dtype).MoveToOuterDisposeScope();
     }
 
     public Tensor BeforeOutput(Tensor merged)

@@ -219,7 +219,8 @@ public static class LayerwiseQuantizer
                 state.Transforms[slot] = BlockTransform.Create(config.Transform, widths[slot], g, seed, device, model.DType,
                     config.TransformRandomSigns);
             }
-            if (config.Activations is not null) state.ActivationQuantizers[slot] = new ActivationQuantizerHook(config.Activations);
+            if (config.Activations is not null)
+                state.ActivationQuantizers[slot] = new ActivationQuantizerHook(config.Activations, dynamicGlobalScale: config.DynamicActivationGlobalScale);
         }
         if (config.KvCache is { } kv && (kv.QuantizesKeys || kv.QuantizesValues))
             state.KvCache = CreateKvCacheHook(model, layer, config, kv);

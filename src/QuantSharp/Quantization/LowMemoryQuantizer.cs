@@ -92,7 +92,7 @@ public static class LowMemoryQuantizer
     private static List<Step> Plan(ModelConfig model, QuantizationConfig config)
     {
         var steps = new List<Step>();
-        var headConfig = config.PerLinear?.Resolve(OutputHeadQuantizer.Name) is { Weights: not null } h ? config.For(OutputHeadQuantizer.Name) : null;
+        var headConfig = config.PerLinear?.Resolve(OutputHeadQuantizer.Name) is { Weights: not null } ? config.For(OutputHeadQuantizer.Name) : null;
         foreach (var slot in ModelLayout.Parameters(model))
         {
             string? linear = slot.Name.EndsWith(".weight", StringComparison.Ordinal) && slot.Shape.Length == 2 && slot.Name != "model.embed_tokens.weight"
@@ -149,12 +149,14 @@ public static class LowMemoryQuantizer
     /// <summary>
     /// True when every output row's codes and parameters depend on that row alone, so quantizing row blocks gives
     /// the whole tensor's bytes: round-to-nearest, groups along the input (group_dim 1) or per row, the min-max
-    /// observer, no per-tensor global scale (NVFP) and no double quantization (whose groups span rows). INC's clip
+    /// observer, the INC formats without a per-tensor scale (not NVFP, not fp8_aware's power of two) and no double
+    /// quantization (whose groups span rows); other formats are taken whole until shown row-local. INC's clip
     /// search picks one ratio per tensor, HQQ's early stop watches the whole tensor's error: those take the tensor whole.
     /// </summary>
     private static bool RowLocal(QuantizationConfig c, QuantSpec spec) =>
         c.Method == QuantMethod.Rtn && spec.GroupDim == 1 && spec.GroupSize != QuantSpec.PerTensor && spec.DoubleQuant is null
-        && spec.Observer == ObserverKind.MinMax && spec.Format != QuantFormat.NvFp;
+        && spec.Observer == ObserverKind.MinMax && !spec.Fp8Aware
+        && spec.Format is QuantFormat.Int or QuantFormat.Nf4 or QuantFormat.Fp4Bnb or QuantFormat.Fp4E2M1Inc;
 
     /// <summary>The normal mode's steps for one linear: float32 copy, quantize, round to the model dtype, pack.</summary>
     private static List<ExportTensor> Quantize(Tensor weight, Step step, QuantizationConfig c, QuantSpec spec, ScalarType dtype,

@@ -24,9 +24,9 @@ public sealed class TransformHook(BlockTransform transform) : IActivationHook
 /// </summary>
 public sealed class ActivationQuantizerHook : IActivationHook, IDisposable
 {
-    public ActivationQuantizerHook(QuantSpec spec, Tensor? frozenGlobalScale = null)
+    public ActivationQuantizerHook(QuantSpec spec, Tensor? frozenGlobalScale = null, bool dynamicGlobalScale = false)
     {
-        Quantizer = new ActivationQuantizer(spec);
+        Quantizer = new ActivationQuantizer(spec, dynamicGlobalScale);
         if (frozenGlobalScale is not null) Quantizer.Restore(frozenGlobalScale);
     }
 

@@ -31,6 +31,8 @@ public sealed record QuantizationConfig
     public AutoRoundOptions AutoRound { get; init; } = new();
     /// <summary>One NVFP weight global scale shared by q/k/v and one by gate/up (what fused kernels need).</summary>
     public bool FuseGlobalScale { get; init; }
+    /// <summary>NVFP4 activations take their global scale from each call's input, uncalibrated (quantize-on-load).</summary>
+    public bool DynamicActivationGlobalScale { get; init; }
     public int NumSequences { get; init; } = 128;
     public int SeqLen { get; init; } = 512;
     public int Seed { get; init; } = 42;
@@ -88,7 +90,8 @@ public sealed record QuantizationConfig
 
     /// <summary>True when the pipeline must run calibration data through the layers.</summary>
     public bool NeedsCalibration =>
-        Method == QuantMethod.Gptq || IsBlockMethod || Activations?.Format == QuantFormat.NvFp
+        Method == QuantMethod.Gptq || IsBlockMethod || (Activations?.Format == QuantFormat.NvFp && !DynamicActivationGlobalScale)
+        || Activations is { Format: QuantFormat.Fp8, GroupSize: QuantSpec.PerTensor }
         || (PerLinear is not null && UsesGptq);
 
     /// <summary>Methods that work on a whole decoder block and its calibration inputs (<see cref="IBlockAlgorithm"/>).</summary>
@@ -105,8 +108,8 @@ public sealed record QuantizationConfig
             throw new QuantSharpException("nothing to do: --w-bits and --a-bits are both 16 and no --transform is set.");
         if (Method == QuantMethod.Gptq && Weights is null && PerLinear is null)
             throw new QuantSharpException("--method gptq needs quantized weights (--w-bits < 16).");
-        if (Activations is { GroupSize: QuantSpec.PerTensor })
-            throw new QuantSharpException("--a-group-size 0 (per tensor) is not supported for dynamic activation quantization; use -1 (per token) or a group size.");
+        if (Activations is { GroupSize: QuantSpec.PerTensor } && Activations.Format != QuantFormat.Fp8)
+            throw new QuantSharpException("--a-group-size 0 (per tensor, static from calibration) is supported for --format fp8 only; use -1 (per token) or a group size.");
         if (Method == QuantMethod.Hqq)
         {
             if (Weights is not { Format: QuantFormat.Int, Symmetric: false })

@@ -20,6 +20,12 @@ public sealed record ElementGrid(bool Integer, float QMin, float QMax, float[] M
     /// <summary>The signed levels of a level-table grid; null for integer and symmetric-magnitude grids.</summary>
     public float[]? Levels { get; init; }
 
+    /// <summary>
+    /// True when the grid value is rounded once more, to FP8 (FP8-aware INT, <see cref="Fp8AwareIntQuantizer"/>): a
+    /// second rounding the fused kernels do not implement.
+    /// </summary>
+    public bool FollowedByFp8Rounding { get; init; }
+
     /// <summary>Whether the fused CUDA kernels can round to this grid (they know integers and magnitude tables only).</summary>
-    public bool SupportsKernels => Levels is null;
+    public bool SupportsKernels => Levels is null && !FollowedByFp8Rounding;
 }

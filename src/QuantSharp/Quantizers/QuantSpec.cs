@@ -25,6 +25,12 @@ public sealed record QuantSpec(
     public E4M3Variant Fp8Variant { get; init; } = E4M3Variant.Ocp;
 
     /// <summary>
+    /// INC's fp8_aware (DPQ) for INT: every dequantized weight is an FP8 value of <see cref="Fp8Variant"/>
+    /// (<see cref="Fp8AwareIntQuantizer"/>).
+    /// </summary>
+    public bool Fp8Aware { get; init; }
+
+    /// <summary>
     /// INC's use_full_range for symmetric INT: scale = absmax/2^(b−1), negated when the group's largest magnitude is
     /// positive, so the extreme value lands exactly on the extra negative level −2^(b−1).
     /// </summary>
@@ -120,6 +126,10 @@ public sealed record QuantSpec(
             case QuantFormat.Fp8 when Bits != 8:
                 throw new QuantSharpException($"{bitsFlag} {Bits}: format fp8 has 8-bit E4M3 elements only; use {bitsFlag} 8.");
         }
+        if (Fp8Aware && Format != QuantFormat.Int)
+            throw new QuantSharpException($"--fp8-aware applies to format int (INT codes dequantized to FP8), not {FormatName}.");
+        if (Fp8Aware && (FullRange || DoubleQuant is not null || GroupDim != 1))
+            throw new QuantSharpException("--fp8-aware cannot be combined with --use-full-range, --double-quant or --group-dim 0.");
         if (!Symmetric && Format != QuantFormat.Int)
             throw new QuantSharpException($"format {FormatName} is symmetric only; asymmetric (zero-point) quantization applies to format int.");
         if (FullRange && !(Format == QuantFormat.Int && Symmetric))

@@ -21,6 +21,7 @@ public abstract class WeightQuantizer : IWeightQuantizer
         spec.Validate(flagPrefix);
         return spec.Format switch
         {
+            QuantFormat.Int when spec.Fp8Aware => new Fp8AwareIntQuantizer(spec, flagPrefix),
             QuantFormat.Int => new IntWeightQuantizer(spec, flagPrefix),
             QuantFormat.Fp or QuantFormat.MxFp or QuantFormat.NvFp => new Fp4WeightQuantizer(spec, flagPrefix),
             QuantFormat.Fp8 => new Fp8WeightQuantizer(spec, flagPrefix),

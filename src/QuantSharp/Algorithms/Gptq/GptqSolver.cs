@@ -150,7 +150,10 @@ public static class GptqSolver
         Tensor Rows(Tensor t, int i) => t.shape[0] == rowCounts[i] ? t : t.expand(rowCounts[i], t.shape[1]);
         Tensor scale = cat(parts.Select((p, i) => Rows(p.Scale, i)).ToArray(), 0);
         Tensor? zero = parts[0].Zero is null ? null : cat(parts.Select((p, i) => Rows(p.Zero!, i)).ToArray(), 0);
-        return new GroupParams(scale, zero, null, null, parts[0].GroupSize, parts[0].Columns).MoveToOuterDisposeScope();
+        // Per-weight tensor scales (FP8-aware INT's s8) become one per row, so each row keeps its weight's.
+        Tensor? global = parts.All(p => p.GlobalScale is not null)
+            ? cat(parts.Select((p, i) => p.GlobalScale!.reshape(1, 1).expand(rowCounts[i], 1)).ToArray(), 0) : null;
+        return new GroupParams(scale, zero, null, global, parts[0].GroupSize, parts[0].Columns).MoveToOuterDisposeScope();
     }
 
     /// <summary>The kernel path of one block: per-position scales gathered once, then a single launch.</summary>

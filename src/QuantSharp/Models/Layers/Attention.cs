@@ -60,10 +60,18 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
 
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
-        if (KvHook is not null) (q, k, v) = KvHook.AfterRope(q, k, v);
-
         long past = cache?.LengthOf(layerIndex) ?? 0;
-        if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
+        if (cache is { StoresCodes: true } && KvHook is IKvCacheCodec codec)
+        {
+            // Same numbers as AfterRope's fake quantization, but the cache keeps the codes, not the floats.
+            (q, k, v) = codec.TransformAfterRope(q, k, v);
+            (k, v) = cache.AppendEncoded(layerIndex, codec, k, v);
+        }
+        else
+        {
+            if (KvHook is not null) (q, k, v) = KvHook.AfterRope(q, k, v);
+            if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
+        }
         if (nh != nkv)
         {
             k = k.repeat_interleave(nh / nkv, dim: 1);

@@ -21,6 +21,8 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
     private readonly bool _symmetric;
     private readonly int _group; // -1: one group per row
     private readonly bool _nvfp4Activations;
+    // float-quantized (FP8) input activations: per-token dynamic, or per-tensor static with input_scale.
+    private readonly QuantSpec? _fp8Activations;
 
     internal CompressedTensorsCheckpoint(string dir, JsonObject q) : base(dir, q)
     {
@@ -36,7 +38,8 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
         {
             "group" or "tensor_group" => w["group_size"]?.GetValue<int>() ?? throw new InvalidFileException(ConfigPath, "weights.group_size is missing"),
             "channel" => -1,
-            _ => throw new InvalidFileException(ConfigPath, $"weights.strategy '{strategy}' is not supported (group, channel, tensor_group)"),
+            "tensor" when _format == CompressedTensorsExporter.FloatQuantizedFormat => 0,
+            _ => throw new InvalidFileException(ConfigPath, $"weights.strategy '{strategy}' is not supported (group, channel, tensor_group; tensor for float-quantized)"),
         };
         switch (_format)
         {
@@ -47,10 +50,21 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
             case CompressedTensorsExporter.PackQuantizedFormat:
                 if (_bits is not (4 or 8)) throw new InvalidFileException(ConfigPath, $"pack-quantized weights.num_bits {_bits}: 4 or 8 supported");
                 break;
+            case CompressedTensorsExporter.FloatQuantizedFormat:
+                if (_bits != 8 || w["type"]?.GetValue<string>() != "float" || !_symmetric)
+                    throw new InvalidFileException(ConfigPath, "float-quantized needs 8-bit symmetric float (FP8 E4M3) weights");
+                break;
             default:
-                throw new InvalidFileException(ConfigPath, $"quantization_config.format '{_format}' is not supported (nvfp4-pack-quantized, pack-quantized)");
+                throw new InvalidFileException(ConfigPath, $"quantization_config.format '{_format}' is not supported (nvfp4-pack-quantized, pack-quantized, float-quantized)");
         }
-        if (group["input_activations"] is JsonObject a)
+        if (group["input_activations"] is JsonObject fa && _format == CompressedTensorsExporter.FloatQuantizedFormat)
+        {
+            string aStrategy = fa["strategy"]?.GetValue<string>() ?? "";
+            if (fa["num_bits"]?.GetValue<int>() != 8 || fa["type"]?.GetValue<string>() != "float" || aStrategy is not ("token" or "tensor"))
+                throw new InvalidFileException(ConfigPath, "float-quantized input_activations must be 8-bit float per token (dynamic) or per tensor (static)");
+            _fp8Activations = QuantSpec.Fp8(aStrategy == "token" ? QuantSpec.PerChannel : QuantSpec.PerTensor);
+        }
+        else if (group["input_activations"] is JsonObject a)
         {
             if (_format != CompressedTensorsExporter.NvFp4Format || a["num_bits"]?.GetValue<int>() != 4 || a["type"]?.GetValue<string>() != "float")
                 throw new InvalidFileException(ConfigPath, "input_activations are supported only as NVFP4 with nvfp4-pack-quantized weights");
@@ -58,9 +72,23 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
         }
     }
 
-    public override bool HasOnlineState => _nvfp4Activations;
+    public override bool HasOnlineState => _nvfp4Activations || _fp8Activations is not null;
 
-    protected override bool IsPacked(string prefix) => Has(prefix + ".weight_packed");
+    protected override bool IsPacked(string prefix) =>
+        _format == CompressedTensorsExporter.FloatQuantizedFormat ? Has(prefix + ".weight_scale") : Has(prefix + ".weight_packed");
+
+    protected override bool WeightHoldsCodes(string prefix) => _format == CompressedTensorsExporter.FloatQuantizedFormat;
+
+    /// <summary>FP8 E4M3 (OCP) bytes times the channel or tensor scale, with the fp8 format's own decoder.</summary>
+    private Tensor DequantizeFp8(string prefix, long rows, long cols)
+    {
+        Tensor bytes = Need(prefix + ".weight", ScalarType.Byte, rows, cols);
+        bool perTensor = _group == 0;
+        Tensor scale = NeedFloat(prefix + ".weight_scale", perTensor ? [1] : [rows, 1]);
+        int columns = checked((int)cols);
+        using var p = new GroupParams(scale.reshape(perTensor ? 1 : rows, 1), null, null, null, columns, columns);
+        return WeightQuantizer.Create(QuantSpec.Fp8(perTensor ? QuantSpec.PerTensor : QuantSpec.PerChannel)).Dequantize(bytes, p);
+    }
 
     protected override Tensor DequantizeWeight(string prefix)
     {
@@ -71,6 +99,7 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
             if (shape[0] != rows || shape[1] != cols)
                 throw new InvalidFileException(ShardOf(prefix + ".weight_shape"), $"[{shape[0]}, {shape[1]}] does not match config.json's [{rows}, {cols}]", prefix + ".weight_shape");
         }
+        if (_format == CompressedTensorsExporter.FloatQuantizedFormat) return DequantizeFp8(prefix, rows, cols);
         long g = _group == -1 ? cols : _group;
         if (cols % g != 0) throw new InvalidFileException(ConfigPath, $"group size {g} does not divide in_features {cols}", prefix);
         long groups = cols / g;
@@ -101,6 +130,7 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
     protected override List<LayerQuantState> RestoreOnline(CausalLM model)
     {
         var states = new List<LayerQuantState>();
+        if (_fp8Activations is not null) return RestoreFp8Activations(model, _fp8Activations);
         if (!_nvfp4Activations) return states;
         var reader = new Dictionary<string, string> { ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj" };
         try
@@ -113,6 +143,32 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
                 {
                     using var gs = NeedFloat($"model.layers.{layer.Index}.{linear}.input_global_scale", 1);
                     st.ActivationQuantizers[slot] = new ActivationQuantizerHook(QuantSpec.NvFp4(), gs);
+                }
+                st.Attach(layer);
+            }
+            return states;
+        }
+        catch
+        {
+            foreach (var s in states) s.Dispose();
+            throw;
+        }
+    }
+
+    private List<LayerQuantState> RestoreFp8Activations(CausalLM model, QuantSpec spec)
+    {
+        var states = new List<LayerQuantState>();
+        var reader = new Dictionary<string, string> { ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj" };
+        try
+        {
+            foreach (var layer in model.Layers)
+            {
+                var st = new LayerQuantState(layer.Index);
+                states.Add(st);
+                foreach (var (slot, linear) in reader)
+                {
+                    using Tensor? scale = spec.GroupSize == QuantSpec.PerTensor ? NeedFloat($"model.layers.{layer.Index}.{linear}.input_scale", 1) : null;
+                    st.ActivationQuantizers[slot] = new ActivationQuantizerHook(spec, scale);
                 }
                 st.Attach(layer);
             }

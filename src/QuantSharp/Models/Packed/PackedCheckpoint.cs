@@ -69,10 +69,10 @@ public abstract class PackedCheckpoint : IDisposable
     /// <summary>A tensor by name: a linear's weight dequantized (float32, CPU) if stored packed, else as stored; null if absent.</summary>
     public Tensor? Read(string name)
     {
-        if (name.EndsWith(".weight", StringComparison.Ordinal) && !Tensors.Contains(name))
+        if (name.EndsWith(".weight", StringComparison.Ordinal))
         {
             string prefix = name[..^".weight".Length];
-            if (IsPacked(prefix))
+            if ((!Tensors.Contains(name) || WeightHoldsCodes(prefix)) && IsPacked(prefix))
             {
                 using var scope = NewDisposeScope();
                 return DequantizeWeight(prefix).MoveToOuterDisposeScope();
@@ -83,6 +83,9 @@ public abstract class PackedCheckpoint : IDisposable
 
     /// <summary>True when the linear named by <paramref name="prefix"/> is stored in this format's packed layout.</summary>
     protected abstract bool IsPacked(string prefix);
+
+    /// <summary>True when <c>prefix.weight</c> itself holds codes (compressed-tensors' float-quantized FP8 bytes).</summary>
+    protected virtual bool WeightHoldsCodes(string prefix) => false;
 
     /// <summary>The float32 [out, in] weight of a packed linear.</summary>
     protected abstract Tensor DequantizeWeight(string prefix);

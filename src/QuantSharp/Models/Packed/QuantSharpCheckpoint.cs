@@ -101,6 +101,9 @@ public sealed class QuantSharpCheckpoint : PackedCheckpoint
                 GroupDim = s["group_dim"]?.GetValue<int>() ?? 1,
                 FullRange = s["full_range"]?.GetValue<bool>() ?? false,
                 SymmetricRule = s["symmetric_rule"]?.GetValue<string>() == "inc" ? IntSymmetricRule.Inc : IntSymmetricRule.FpQuant,
+                Fp8Aware = s["fp8_aware"]?.GetValue<bool>() ?? false,
+                Fp8Variant = s["fp8_variant"]?.GetValue<string>() is { } v
+                    ? E4M3Variants.Parse(v, $"{_qconfigPath}: {prefix}: storage.fp8_variant") : E4M3Variant.Ocp,
             };
             spec.Validate($"{_qconfigPath}: {prefix}: storage.");
             return spec;
