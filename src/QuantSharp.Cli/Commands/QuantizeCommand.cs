@@ -65,6 +65,7 @@ internal static class QuantizeCommand
         var save = new Option<string?>("--save", "--save_path") { Description = "write the quantized model here" };
         var export = new Option<string?>("--export") { Description = PackedExporter.Known + " (default: pseudoquant; quantsharp with --recipe)" };
         var recipeOption = new Option<string?>("--recipe") { Description = "INC-style JSON recipe: per-algorithm global settings and per-layer local rules (docs/recipes.md)" };
+        var layerWise = new Option<bool>("--layer-wise") { Description = "low-memory mode (rtn, hqq): stream the checkpoint one tensor at a time into the --save folder (quantsharp format) without loading the model; no perplexity" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing --save folder" };
         var json = new Option<string?>("--json") { Description = "write a JSON report here" };
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
@@ -93,7 +94,7 @@ internal static class QuantizeCommand
         {
             model, preset, format, wBits, aBits, wGroup, aGroup, wGran, method, gptqFlag, observer, order, gar, lazyGroups, relDamp, gptqBlock,
             transform, tGroup, randomSigns, mxRule, asym, fp8Aware, fp8Variant, fuse, calib, numSeq, seqLen, seed, calibBatch, offloadAct, offloadMod,
-            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, overwrite, json, dtype, device, quiet,
+            eval, evalSeq, evalMax, evalBatch, noBefore, save, export, layerWise, overwrite, json, dtype, device, quiet,
             checkpointDir, resume, rtnFallback, skipMemoryCheck,
             kBits, vBits, kvAsym, kvGroup, epochs, lwc, lac, addDiag, aAsym, recipeOption,
         };
@@ -199,8 +200,6 @@ internal static class QuantizeCommand
             };
             if (r.GetValue(checkpointDir) is not null && r.GetValue(resume) is not null)
                 throw new QuantSharpException("--checkpoint-dir and --resume both name a checkpoint folder; pass one of them.");
-            if (recipe is not null && (r.GetValue(checkpointDir) is not null || r.GetValue(resume) is not null))
-                throw new QuantSharpException("--checkpoint-dir/--resume are not supported with --recipe yet.");
             config = config with
             {
                 AllowRtnFallback = r.GetValue(rtnFallback),
@@ -236,13 +235,20 @@ internal static class QuantizeCommand
             Say(q, recipe is null ? $"recipe {Describe(config)}" : $"recipe {Path.GetFullPath(recipePath!)}");
 
             // Parse the export format before the long run, so a typo fails at once.
-            string exportName = r.GetValue(export) ?? (recipe is null ? "pseudoquant" : "quantsharp");
+            bool lowMemory = r.GetValue(layerWise);
+            string exportName = r.GetValue(export) ?? (recipe is null && !lowMemory ? "pseudoquant" : "quantsharp");
             var exportFormat = PackedExporter.Parse(exportName, "--export");
             if (r.GetValue(save) is not null && config.KvCache is not null)
                 Console.Error.WriteLine("warning: --k-bits/--v-bits are measured in this run but not recorded in the saved model (only --method flatquant's export keeps KV-cache quantization).");
             if (r.GetValue(save) is not null && recipe is null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             if (r.GetValue(save) is not null && recipe is not null && exportFormat is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
                 throw new QuantSharpException($"--export {exportName}: a --recipe run is saved with --export quantsharp (or pseudoquant); {exportName} holds one weight format for every linear.");
+            if (lowMemory)
+            {
+                if (exportFormat != ExportFormat.QuantSharp)
+                    throw new QuantSharpException($"--export {exportName}: --layer-wise writes QuantSharp's packed format only (--export quantsharp).");
+                return LayerWiseRun.Execute(dir, config, recipe, recipePath, scalar, r.GetValue(save), r.GetValue(overwrite), r.GetValue(json), r.GetValue(quiet));
+            }
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");
             int[] evalIds = tokenizer.Encode(File.ReadAllText(evalPath));

@@ -7,7 +7,7 @@ internal static class SynthCommand
 {
     public static Command Create()
     {
-        var like = new Option<string>("--like") { Description = "llama-3.1-8b | llama-3.1-70b | qwen3-8b", Required = true };
+        var like = new Option<string>("--like") { Description = "llama-3.2-1b | llama-3.1-8b | llama-3.1-70b | qwen3-8b", Required = true };
         var layers = new Option<int?>("--layers") { Description = "number of decoder layers (default: the real model's)" };
         var vocab = new Option<int?>("--vocab") { Description = "vocabulary size (default: the real model's)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "folder whose tokenizer.json to copy in" };

@@ -10,8 +10,12 @@ public static class LinearNames
     public const string LinearType = "Linear";
 
     /// <summary>Decoder linears in model order, then lm_head (the output projection, even when tied to the embeddings).</summary>
-    public static IReadOnlyList<string> Of(CausalLM model) =>
-        [.. model.Layers.SelectMany(l => l.Linears().Select(x => $"model.layers.{l.Index}.{x.Name}")), Quantization.OutputHeadQuantizer.Name];
+    public static IReadOnlyList<string> Of(CausalLM model) => Of(model.Config);
+
+    /// <summary>The same names from config.json alone (a model that is not loaded).</summary>
+    public static IReadOnlyList<string> Of(ModelConfig config) =>
+        [.. Enumerable.Range(0, config.NumLayers).SelectMany(i => ModelLayout.LayerLinears.Select(x => $"model.layers.{i}.{x}")),
+            Quantization.OutputHeadQuantizer.Name];
 
     /// <summary>True when a rule's pattern is a module type rather than a name regex.</summary>
     public static bool IsTypePattern(string pattern) => pattern == LinearType;

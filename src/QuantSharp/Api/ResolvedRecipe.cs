@@ -31,7 +31,11 @@ public sealed class ResolvedRecipe
 
     /// <param name="where">Names the source in errors and warnings (a recipe file, or "config").</param>
     /// <param name="pipeline">Calibration and device settings (its method and weight spec are replaced).</param>
-    public static ResolvedRecipe Resolve(CausalLM model, WeightOnlyConfig root, QuantizationConfig pipeline, string where)
+    public static ResolvedRecipe Resolve(CausalLM model, WeightOnlyConfig root, QuantizationConfig pipeline, string where) =>
+        Resolve(model.Config, root, pipeline, where);
+
+    /// <summary>Resolves against config.json alone (the low-memory streaming mode never loads the model).</summary>
+    public static ResolvedRecipe Resolve(ModelConfig model, WeightOnlyConfig root, QuantizationConfig pipeline, string where)
     {
         var names = LinearNames.Of(model);
         var byLinear = names.ToDictionary(n => n, _ => root);
@@ -88,26 +92,18 @@ public sealed class ResolvedRecipe
     }
 
     /// <summary>A group size must divide the input width of every linear it applies to; the error names the tensor.</summary>
-    private static void CheckGroupSizes(CausalLM model, Dictionary<string, QuantizationConfig> resolved,
+    private static void CheckGroupSizes(ModelConfig model, Dictionary<string, QuantizationConfig> resolved,
         Dictionary<string, WeightOnlyConfig> byLinear, string where)
     {
         foreach (var (name, c) in resolved)
         {
             if (c.Weights is not { GroupSize: > 0 } spec) continue;
-            var (outF, inF) = name == OutputHeadQuantizer.Name ? (model.Config.VocabSize, model.Config.HiddenSize) : Shape(model, name);
+            var (outF, inF) = ModelLayout.LinearShapeOf(model, name);
             bool alongOutputs = spec.GroupDim == 0;
             long columns = alongOutputs ? outF : inF;
             if (columns % spec.GroupSize != 0)
                 throw new QuantSharpException($"{where}: {byLinear[name].Algorithm} group_size {spec.GroupSize} does not divide the " +
                                               $"{columns} {(alongOutputs ? "output rows (group_dim 0)" : "input columns")} of tensor '{name}.weight'.");
         }
-    }
-
-    private static (long Out, long In) Shape(CausalLM model, string name)
-    {
-        int layer = int.Parse(name.Split('.')[2], System.Globalization.CultureInfo.InvariantCulture);
-        string linear = name[(name.IndexOf('.', "model.layers.".Length) + 1)..];
-        var module = model.Layers[layer].Linears().First(l => l.Name == linear).Linear;
-        return (module.OutFeatures, module.InFeatures);
     }
 }

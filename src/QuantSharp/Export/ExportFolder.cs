@@ -26,19 +26,25 @@ public static class ExportFolder
         AtomicFolder.Write(outDir, overwrite, flag, fill);
 
     /// <summary>config.json of the model with dtype set and <paramref name="quantizationConfig"/> (null removes it).</summary>
-    public static void WriteConfig(string dir, CausalLM model, JsonObject? quantizationConfig)
+    public static void WriteConfig(string dir, CausalLM model, JsonObject? quantizationConfig) =>
+        WriteConfig(dir, model.Config, model.DType, quantizationConfig);
+
+    /// <summary>config.json of a model that is not loaded (the low-memory streaming mode): its config and dtype.</summary>
+    public static void WriteConfig(string dir, ModelConfig config, ScalarType dtype, JsonObject? quantizationConfig)
     {
-        var cfg = (JsonObject)model.Config.Raw.DeepClone();
-        cfg["dtype"] = PseudoQuantExporter.DTypeName(model.DType);
+        var cfg = (JsonObject)config.Raw.DeepClone();
+        cfg["dtype"] = PseudoQuantExporter.DTypeName(dtype);
         cfg.Remove("torch_dtype");
         cfg.Remove("quantization_config");
         if (quantizationConfig is not null) cfg["quantization_config"] = quantizationConfig;
         File.WriteAllText(Path.Combine(dir, "config.json"), cfg.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    public static void CopyTokenizer(string dir, CausalLM model)
+    public static void CopyTokenizer(string dir, CausalLM model) => CopyTokenizer(dir, model.SourceDirectory);
+
+    public static void CopyTokenizer(string dir, string? sourceDirectory)
     {
-        if (model.SourceDirectory is not { } src) return;
+        if (sourceDirectory is not { } src) return;
         foreach (string f in TokenizerFiles)
             if (File.Exists(Path.Combine(src, f))) File.Copy(Path.Combine(src, f), Path.Combine(dir, f), overwrite: true);
     }

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using QuantSharp.Models.Layers;
+using QuantSharp.Models;
 using QuantSharp.Quantization;
 using QuantSharp.Quantizers;
 using QuantSharp.Transforms;
@@ -44,36 +44,49 @@ public static class QuantSharpExporter
         {
             var layers = new JsonObject();
             ExportFolder.WriteTensors(tmp, Tensors(result, linears, layers, layerConfigs));
-            foreach (var name in Api.LinearNames.Of(model).Where(n => !layers.ContainsKey(n)))
-                layers[name] = new JsonObject { ["algorithm"] = null, ["config"] = layerConfigs?.GetValueOrDefault(name)?.DeepClone() ?? new JsonObject { ["dtype"] = "fp32" } };
-            var qconfig = new JsonObject
-            {
-                ["format"] = QuantMethod,
-                ["format_version"] = FormatVersion,
-                ["recipe"] = recipe?.DeepClone(),
-                ["layers"] = layers,
-            };
-            File.WriteAllText(Path.Combine(tmp, QConfigFile), qconfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            ExportFolder.WriteConfig(tmp, model, new JsonObject
-            {
-                ["quant_method"] = QuantMethod,
-                ["format_version"] = FormatVersion,
-                ["qconfig"] = QConfigFile,
-            });
-            // A tied model whose lm_head was quantized now has its own output projection.
-            if (model.LmHead is not null && model.Config.TieWordEmbeddings)
-            {
-                string path = Path.Combine(tmp, "config.json");
-                var cfg = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-                cfg["tie_word_embeddings"] = false;
-                File.WriteAllText(path, cfg.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            }
-            ExportFolder.CopyTokenizer(tmp, model);
+            WriteMetadata(tmp, model.Config, model.DType, model.SourceDirectory, Api.LinearNames.Of(model.Config), layers,
+                recipe, layerConfigs, headUntied: model.LmHead is not null && model.Config.TieWordEmbeddings);
         });
     }
 
+    /// <summary>
+    /// qconfig.json (the float linears appended to <paramref name="layers"/> in model order), config.json and the
+    /// tokenizer files: everything but the tensors, shared by the in-memory writer and the low-memory streaming mode.
+    /// </summary>
+    /// <param name="headUntied">A tied model whose lm_head was quantized now has its own output projection.</param>
+    internal static void WriteMetadata(string dir, ModelConfig config, ScalarType dtype, string? sourceDirectory,
+        IReadOnlyList<string> linearNames, JsonObject layers, JsonNode? recipe, IReadOnlyDictionary<string, JsonObject>? layerConfigs,
+        bool headUntied)
+    {
+        foreach (var name in linearNames.Where(n => !layers.ContainsKey(n)))
+            layers[name] = new JsonObject { ["algorithm"] = null, ["config"] = layerConfigs?.GetValueOrDefault(name)?.DeepClone() ?? new JsonObject { ["dtype"] = "fp32" } };
+        var qconfig = new JsonObject
+        {
+            ["format"] = QuantMethod,
+            ["format_version"] = FormatVersion,
+            ["recipe"] = recipe?.DeepClone(),
+            ["layers"] = layers,
+        };
+        File.WriteAllText(Path.Combine(dir, QConfigFile), qconfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        ExportFolder.WriteConfig(dir, config, dtype, new JsonObject
+        {
+            ["quant_method"] = QuantMethod,
+            ["format_version"] = FormatVersion,
+            ["qconfig"] = QConfigFile,
+        });
+        if (headUntied)
+        {
+            string path = Path.Combine(dir, "config.json");
+            var cfg = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            cfg["tie_word_embeddings"] = false;
+            File.WriteAllText(path, cfg.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+        ExportFolder.CopyTokenizer(dir, sourceDirectory);
+    }
+
     /// <summary>One quantized linear: full name, module, parameters, and the weight spec it was quantized with.</summary>
-    private sealed record Packed(string Name, DecoderLinear Module, GroupParams Params, QuantSpec Spec, QuantizationConfig Config);
+    /// <param name="Weight">The quantized weight as the model holds it (model dtype, [out, in]).</param>
+    internal sealed record Packed(string Name, Tensor Weight, GroupParams Params, QuantSpec Spec, QuantizationConfig Config);
 
     private static Dictionary<string, Packed> Linears(QuantizationResult result)
     {
@@ -86,12 +99,12 @@ public static class QuantSharpExporter
             {
                 string full = $"model.layers.{layer.Index}.{name}";
                 var c = result.Config.For(full);
-                if (st.WeightParams.TryGetValue(name, out var p) && c.Weights is { } spec) list[full] = new Packed(full, module, p, spec, c);
+                if (st.WeightParams.TryGetValue(name, out var p) && c.Weights is { } spec) list[full] = new Packed(full, module.Weight, p, spec, c);
             }
         }
         if (result.LmHeadParams is { } head && result.Model.LmHead is { } headModule
             && result.Config.For(OutputHeadQuantizer.Name).Weights is { } headSpec)
-            list[OutputHeadQuantizer.Name] = new Packed(OutputHeadQuantizer.Name, headModule, head, headSpec, result.Config.For(OutputHeadQuantizer.Name));
+            list[OutputHeadQuantizer.Name] = new Packed(OutputHeadQuantizer.Name, headModule.Weight, head, headSpec, result.Config.For(OutputHeadQuantizer.Name));
         return list;
     }
 
@@ -107,15 +120,21 @@ public static class QuantSharpExporter
                 continue;
             }
             using var scope = NewDisposeScope();
-            var (tensors, storage) = Pack(lin);
-            layers[prefix] = new JsonObject
-            {
-                ["algorithm"] = lin.Config.Method.ToString().ToLowerInvariant(),
-                ["config"] = layerConfigs?.GetValueOrDefault(prefix)?.DeepClone() ?? IncConfigOf(lin.Config),
-                ["storage"] = storage,
-            };
-            foreach (var t in tensors) yield return t;
+            foreach (var t in PackInto(lin, layers, layerConfigs)) yield return t;
         }
+    }
+
+    /// <summary>Packs one linear and records its qconfig.json entry in <paramref name="layers"/>.</summary>
+    internal static List<ExportTensor> PackInto(Packed lin, JsonObject layers, IReadOnlyDictionary<string, JsonObject>? layerConfigs)
+    {
+        var (tensors, storage) = Pack(lin);
+        layers[lin.Name] = new JsonObject
+        {
+            ["algorithm"] = lin.Config.Method.ToString().ToLowerInvariant(),
+            ["config"] = layerConfigs?.GetValueOrDefault(lin.Name)?.DeepClone() ?? IncConfigOf(lin.Config),
+            ["storage"] = storage,
+        };
+        return tensors;
     }
 
     /// <summary>Packed codes and parameters of one linear, and the storage description the reader needs.</summary>
@@ -124,7 +143,7 @@ public static class QuantSharpExporter
         var spec = lin.Spec;
         using var p = QuantizedLinear.OnCpu(lin.Params);
         // group_dim 0: the parameters describe Wᵀ (groups along the output dimension), so the codes are Wᵀ's.
-        Tensor w = lin.Module.Weight.detach().cpu();
+        Tensor w = lin.Weight.detach().cpu();
         Tensor target = spec.GroupDim == 0 ? w.t().contiguous() : w;
         var quantizer = WeightQuantizer.Create(spec);
         Tensor codes = quantizer.Codes(target, p);
@@ -135,7 +154,7 @@ public static class QuantSharpExporter
         bool signed = codes.dtype == ScalarType.Int8;
         long offset = signed ? 1L << (spec.Bits - 1) : 0;
         Tensor unsigned = codes.to(ScalarType.Int64).add(offset);
-        long rows = lin.Module.OutFeatures, columns = lin.Module.InFeatures;
+        long rows = lin.Weight.shape[0], columns = lin.Weight.shape[1];
         var tensors = new List<ExportTensor>
         {
             new(lin.Name + ".qweight", CodeWords.Pack(unsigned, spec.Bits)),
@@ -159,7 +178,8 @@ public static class QuantSharpExporter
             tensors.Add(new(lin.Name + ".scale_scales", dq.Scales.cpu().to(float32).contiguous()));
             if (dq.Mean is { } mean) tensors.Add(new(lin.Name + ".scale_mean", mean.cpu().to(float32).reshape(1)));
         }
-        foreach (var t in tensors) t.Tensor.MoveToOuterDisposeScope();
+        // The tensors stay in the caller's dispose scope, which ends only after they are written (moving them out of it
+        // left every packed linear to the finalizer, i.e. the whole packed model alive in native memory until a GC).
         var storage = new JsonObject
         {
             ["format"] = spec.FormatName,

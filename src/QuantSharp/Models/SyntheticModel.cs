@@ -11,6 +11,7 @@ public sealed record ModelShape(string Name, string ModelType, int Hidden, int F
 {
     public static readonly IReadOnlyDictionary<string, ModelShape> Known = new Dictionary<string, ModelShape>
     {
+        ["llama-3.2-1b"] = new("llama-3.2-1b", "llama", 2048, 8192, 16, 32, 8, 64, 128256, 500000, true, true),
         ["llama-3.1-8b"] = new("llama-3.1-8b", "llama", 4096, 14336, 32, 32, 8, 128, 128256, 500000, false, true),
         ["llama-3.1-70b"] = new("llama-3.1-70b", "llama", 8192, 28672, 80, 64, 8, 128, 128256, 500000, false, true),
         ["qwen3-8b"] = new("qwen3-8b", "qwen3", 4096, 12288, 36, 32, 8, 128, 151936, 1000000, false, false),

@@ -77,7 +77,7 @@ public sealed class LayerCheckpoint
             CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
             // The record's printed form lists every setting; the folder itself and the warning callback are no part of it.
             // Where activations are kept changes no number (the offload fallback after a CUDA OOM may switch it).
-            configPart = (config with { Checkpoint = null, CpuOffloadActivations = false, Gptq = config.Gptq with { OnWarning = null, LayerName = "layer" } }).ToString();
+            configPart = Printed(config with { PerLinear = null }) + PerLinearPart(model, config);
         }
         finally { CultureInfo.CurrentCulture = culture; }
         string calibPart = "none";
@@ -92,6 +92,31 @@ public sealed class LayerCheckpoint
             calibPart = $"{calibration.Length} windows, sha256 {Convert.ToHexString(sha.GetHashAndReset())[..16]}";
         }
         return new Fingerprint(modelPart, configPart, calibPart);
+    }
+
+    /// <summary>The record's printed form of the settings that change numbers (not the folder, callbacks or offloading).</summary>
+    private static string Printed(QuantizationConfig c) =>
+        (c with { Checkpoint = null, CpuOffloadActivations = false, Gptq = c.Gptq with { OnWarning = null, LayerName = "layer" } }).ToString();
+
+    /// <summary>
+    /// A recipe's per-linear configurations (--recipe): every distinct configuration printed, and which one each
+    /// linear uses, so a checkpoint written for another recipe is refused like one of another flag configuration.
+    /// </summary>
+    private static string PerLinearPart(CausalLM model, QuantizationConfig config)
+    {
+        if (config.PerLinear is not { } perLinear) return "";
+        var distinct = perLinear.Distinct.ToList();
+        var sb = new StringBuilder("|per-linear:");
+        foreach (var c in distinct) sb.Append('[').Append(Printed(c with { PerLinear = null })).Append(']');
+        foreach (var name in Api.LinearNames.Of(model.Config))
+        {
+            var c = perLinear.Resolve(name);
+            int index = distinct.FindIndex(d => ReferenceEquals(d, c));
+            sb.Append(name).Append('=').Append(index >= 0 ? index.ToString(CultureInfo.InvariantCulture) : Printed(c with { PerLinear = null })).Append(';');
+        }
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes(sb.ToString()));
+        return "|per-linear sha256 " + Convert.ToHexString(sha.GetHashAndReset())[..16];
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using QuantSharp.Algorithms.Gptq;
-using QuantSharp.Algorithms.Hqq;
 using QuantSharp.Models;
 using QuantSharp.Models.Layers;
 using QuantSharp.Quantizers;
@@ -413,14 +412,8 @@ public static class LayerwiseQuantizer
                 Tensor w = folded[name];
                 Tensor? h = hessians?.GetValueOrDefault(SlotOf(name))?.Hessian;
                 string fullName = $"model.layers.{layer.Index}.{name}";
-                // group_dim 0 (INC): the groups run along the output dimension, i.e. along the columns of Wᵀ; the
-                // parameters then describe Wᵀ.
-                Tensor target = spec.GroupDim == 0 ? w.t().contiguous() : w;
-                GroupParams p = config.Method == QuantMethod.Hqq
-                    ? HqqQuantizer.ComputeParams(target, spec, config.Hqq, fullName)
-                    : quantizer.ComputeParams(target, globalScales[name], fullName);
-                Tensor dq = quantizer.QuantizeDequantize(target, p);
-                if (spec.GroupDim == 0) dq = dq.t().contiguous();
+                var (dq, p) = DataFreeLinearQuantizer.Quantize(w, spec, quantizer,
+                    config.Method == QuantMethod.Hqq ? config.Hqq : null, globalScales[name], fullName);
                 Record(layer, state, result, name, linear, dq, p, QuantError.Relative(w, dq, h), h is not null, warning: null);
             }
         }

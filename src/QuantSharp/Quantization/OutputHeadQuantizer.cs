@@ -20,13 +20,13 @@ internal static class OutputHeadQuantizer
         var head = model.UntieLmHead();
         var quantizer = WeightQuantizer.Create(spec);
         Tensor w = head.Weight.detach().to(float32);
-        // group_dim 0: groups along the output dimension, i.e. the parameters describe Wᵀ.
-        Tensor target = spec.GroupDim == 0 ? w.t().contiguous() : w;
-        GroupParams p = quantizer.ComputeParams(target, null, Name);
-        Tensor dq = quantizer.QuantizeDequantize(target, p);
-        if (spec.GroupDim == 0) dq = dq.t().contiguous();
+        var (dq, p) = Quantize(w, spec, quantizer);
         result.Reports.Add(new LayerQuantReport(Name, QuantError.Relative(w, dq, null), false, null));
         result.LmHeadParams = p.DetachFromDisposeScope();
         head.ReplaceWeight(dq.to(model.DType).DetachFromDisposeScope());
     }
+
+    /// <summary>The head's rule: round-to-nearest with its own spec and no shared global scale, whatever the method.</summary>
+    public static (Tensor Dequantized, GroupParams Params) Quantize(Tensor w32, QuantSpec spec, IWeightQuantizer quantizer) =>
+        DataFreeLinearQuantizer.Quantize(w32, spec, quantizer, hqq: null, globalScale: null, Name);
 }

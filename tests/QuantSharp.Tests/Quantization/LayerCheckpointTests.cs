@@ -95,6 +95,41 @@ public class LayerCheckpointTests
         Assert.True(SameBits(a, b), "logits of the resumed model differ from the uninterrupted run's");
     }
 
+    /// <summary>A --recipe run (per-linear configurations, GPTQ beside RTN and a float linear) resumes too.</summary>
+    [Fact]
+    public void ARecipeRunResumesBitIdenticallyAndAnotherRecipeIsRefused()
+    {
+        var calib = Calibration();
+        using var tmp = Fixtures.NewTempDir();
+        const string Recipe = """{"gptq": {"global": {"bits": 4, "group_size": 64, "use_sym": false}}, "rtn": {"local": {"down_proj": {"bits": 8}, "v_proj": {"dtype": "fp32"}}}}""";
+        QuantizationConfig Resolve(CausalLM m, string json, LayerCheckpoint? ck) =>
+            QuantSharp.Api.ResolvedRecipe.Resolve(m, QuantSharp.Api.RecipeJson.Parse(System.Text.Json.Nodes.JsonNode.Parse(json), "r.json"),
+                new QuantizationConfig { NumSequences = 8, SeqLen = 64, CalibBatchSize = 4, Checkpoint = ck }, "r.json").Pipeline;
+
+        using var reference = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
+        using var uninterrupted = LayerwiseQuantizer.Run(reference, Resolve(reference, Recipe, null), calib);
+        using (var killed = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
+        {
+            var ck = new LayerCheckpoint(tmp.Path) { AfterLayerSaved = i => { if (i == 1) throw new SimulatedKill(i); } };
+            Assert.Throws<SimulatedKill>(() => LayerwiseQuantizer.Run(killed, Resolve(killed, Recipe, ck), calib));
+        }
+        using (var other = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU))
+        {
+            // The same global section, another local rule: refused, not silently mixed.
+            var e = Assert.Throws<QuantSharpException>(() => LayerwiseQuantizer.Run(other,
+                Resolve(other, Recipe.Replace("\"bits\": 8", "\"bits\": 6"), new LayerCheckpoint(tmp.Path, mustExist: true, "--resume")), calib));
+            Assert.Contains("different quantization configuration", e.Message);
+        }
+        using var resumedModel = CausalLM.Load(Fixtures.MicroQwen3, float32, CPU);
+        var resume = new LayerCheckpoint(tmp.Path, mustExist: true, "--resume");
+        using var resumed = LayerwiseQuantizer.Run(resumedModel, Resolve(resumedModel, Recipe, resume), calib);
+        Assert.Equal(2, resume.ResumedLayers);
+        var expected = reference.StateDict().ToDictionary(x => x.Name, x => x.Tensor);
+        foreach (var (name, t) in resumedModel.StateDict())
+            Assert.True(SameBits(expected[name], t), $"{name} differs from the uninterrupted run");
+        Assert.Equal(uninterrupted.Reports.Select(r => (r.Name, r.RelativeError)), resumed.Reports.Select(r => (r.Name, r.RelativeError)));
+    }
+
     [Fact]
     public void SameSeedAndInputsGiveBitIdenticalResultsOnCpu()
     {
