@@ -64,7 +64,7 @@ public static class LowMemoryQuantizer
         var modelConfig = ModelConfig.Load(modelDir);
         using var checkpoint = SafetensorsCheckpoint.Open(modelDir);
         Backend.TorchRuntime.EnsureNativeLoaded();
-        NativeHeap.ReturnFreedBlocks();
+        Backend.CpuHeapSettings.Apply();   // freed tensors must go back to the OS for the peak to stay at one tensor
         long? baseline = MemoryEstimate.ProcessRss().Rss;
         // The packed output is smaller than the input at the model dtype; the float part may grow (bf16 → fp32).
         long bound = ModelLayout.Parameters(modelConfig).Sum(p => p.Shape.Aggregate(1L, (a, b) => a * b)) * DTypeBytes(dtype);
@@ -226,23 +226,3 @@ public static class LowMemoryQuantizer
     };
 }
 
-/// <summary>
-/// glibc raises its mmap threshold (up to 32 MiB) each time a large block is freed, after which tensors of a few MiB
-/// come from the heap and their memory is kept after they are freed: measured, streaming a 2 GB model then held
-/// 0.6–1.2 GiB of freed tensors. A fixed 128 KiB threshold sends every tensor to its own mapping, returned on free.
-/// </summary>
-internal static class NativeHeap
-{
-    private const int MmapThreshold = -3; // M_MMAP_THRESHOLD
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallopt")]
-    private static extern int MallOpt(int parameter, int value);
-
-    public static void ReturnFreedBlocks()
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        try { MallOpt(MmapThreshold, 128 * 1024); }
-        catch (DllNotFoundException) { }
-        catch (EntryPointNotFoundException) { }
-    }
-}
