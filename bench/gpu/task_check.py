@@ -64,6 +64,7 @@ def reference(model_dir, data_dir, tasks, out, device="cuda", limit=None):
         model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
     model = model.to(device=device, dtype=torch.float32).eval()  # fp32 whatever the default dtype of this transformers
     encode = lambda s: tok(s, add_special_tokens=False)["input_ids"]
+    max_length = model.config.max_position_embeddings
     report = {"model": os.path.abspath(model_dir), "dtype": "fp32", "device": device, "scorer": "transformers", "results": {}, "samples": {}}
     for task in tasks:
         docs = read_jsonl(os.path.join(data_dir, task, "test.jsonl"))[:limit]
@@ -73,10 +74,14 @@ def reference(model_dir, data_dir, tasks, out, device="cuda", limit=None):
             lls, greedy = [], []
             for context, continuation in reqs:
                 ctx, cont = encode_pair(encode, context, continuation)
-                ids = torch.tensor([(ctx + cont)[:-1]], device=device)
+                # lm-eval's left truncation to the model's window: keep the last max_length + 1 tokens, score the
+                # continuation at the end (QuantSharp's scorer does the same).
+                full = (ctx + cont)[-(max_length + 1):]
+                ids = torch.tensor([full[:-1]], device=device)
                 with torch.no_grad():
                     logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
-                pos = torch.arange(len(ctx) - 1, len(ctx) - 1 + len(cont), device=device)
+                start = len(full) - 1 - len(cont)
+                pos = torch.arange(start, start + len(cont), device=device)
                 target = torch.tensor(cont, device=device)
                 lls.append(float(logp[pos, target].double().sum()))
                 greedy.append(bool((logp[pos].argmax(-1) == target).all()))
