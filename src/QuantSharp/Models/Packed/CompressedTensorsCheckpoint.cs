@@ -129,55 +129,17 @@ public sealed class CompressedTensorsCheckpoint : PackedCheckpoint
 
     protected override List<LayerQuantState> RestoreOnline(CausalLM model)
     {
-        var states = new List<LayerQuantState>();
-        if (_fp8Activations is not null) return RestoreFp8Activations(model, _fp8Activations);
-        if (!_nvfp4Activations) return states;
-        var reader = new Dictionary<string, string> { ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj" };
-        try
-        {
-            foreach (var layer in model.Layers)
+        if (_fp8Activations is { } fp8)
+            return PerSlotStates(model, (st, layer, slot, linear) =>
             {
-                var st = new LayerQuantState(layer.Index);
-                states.Add(st);
-                foreach (var (slot, linear) in reader)
-                {
-                    using var gs = NeedFloat($"model.layers.{layer.Index}.{linear}.input_global_scale", 1);
-                    st.ActivationQuantizers[slot] = new ActivationQuantizerHook(QuantSpec.NvFp4(), gs);
-                }
-                st.Attach(layer);
-            }
-            return states;
-        }
-        catch
+                using Tensor? scale = fp8.GroupSize == QuantSpec.PerTensor ? NeedFloat($"model.layers.{layer}.{linear}.input_scale", 1) : null;
+                st.ActivationQuantizers[slot] = new ActivationQuantizerHook(fp8, scale);
+            });
+        if (!_nvfp4Activations) return [];
+        return PerSlotStates(model, (st, layer, slot, linear) =>
         {
-            foreach (var s in states) s.Dispose();
-            throw;
-        }
-    }
-
-    private List<LayerQuantState> RestoreFp8Activations(CausalLM model, QuantSpec spec)
-    {
-        var states = new List<LayerQuantState>();
-        var reader = new Dictionary<string, string> { ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj" };
-        try
-        {
-            foreach (var layer in model.Layers)
-            {
-                var st = new LayerQuantState(layer.Index);
-                states.Add(st);
-                foreach (var (slot, linear) in reader)
-                {
-                    using Tensor? scale = spec.GroupSize == QuantSpec.PerTensor ? NeedFloat($"model.layers.{layer.Index}.{linear}.input_scale", 1) : null;
-                    st.ActivationQuantizers[slot] = new ActivationQuantizerHook(spec, scale);
-                }
-                st.Attach(layer);
-            }
-            return states;
-        }
-        catch
-        {
-            foreach (var s in states) s.Dispose();
-            throw;
-        }
+            using var gs = NeedFloat($"model.layers.{layer}.{linear}.input_global_scale", 1);
+            st.ActivationQuantizers[slot] = new ActivationQuantizerHook(QuantSpec.NvFp4(), gs);
+        });
     }
 }

@@ -70,38 +70,21 @@ public sealed class FpQuantCheckpoint : PackedCheckpoint
 
     protected override List<LayerQuantState> RestoreOnline(CausalLM model)
     {
-        var states = new List<LayerQuantState>();
         var c = model.Config;
         var widths = new Dictionary<string, int>
         {
             ["qkv"] = c.HiddenSize, ["o"] = c.NumHeads * c.HeadDim, ["gate_up"] = c.HiddenSize, ["down"] = c.IntermediateSize,
         };
         // The first linear reading each slot's input carries its matrix and activation scale (the others repeat them).
-        var reader = new Dictionary<string, string> { ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj" };
-        try
+        return PerSlotStates(model, (st, layer, slot, linear) =>
         {
-            foreach (var layer in model.Layers)
-            {
-                var st = new LayerQuantState(layer.Index);
-                states.Add(st);
-                foreach (var (slot, linear) in reader)
-                {
-                    using var scope = NewDisposeScope();
-                    string prefix = $"model.layers.{layer.Index}.{linear}";
-                    Tensor matrix = NeedFloat(prefix + ".forward_hadamard_matrix", _group, _group);
-                    if (_kind != TransformKind.Identity)
-                        st.Transforms[slot] = BlockTransform.FromForwardBlock(_kind, widths[slot], matrix.to(model.DType), model.Device, model.DType);
-                    Tensor? gs = _spec.Format == QuantFormat.NvFp ? NeedFloat(prefix + ".act_global_scale", 1) : null;
-                    st.ActivationQuantizers[slot] = new ActivationQuantizerHook(_spec, gs);
-                }
-                st.Attach(layer);
-            }
-            return states;
-        }
-        catch
-        {
-            foreach (var s in states) s.Dispose();
-            throw;
-        }
+            using var scope = NewDisposeScope();
+            string prefix = $"model.layers.{layer}.{linear}";
+            Tensor matrix = NeedFloat(prefix + ".forward_hadamard_matrix", _group, _group);
+            if (_kind != TransformKind.Identity)
+                st.Transforms[slot] = BlockTransform.FromForwardBlock(_kind, widths[slot], matrix.to(model.DType), model.Device, model.DType);
+            Tensor? gs = _spec.Format == QuantFormat.NvFp ? NeedFloat(prefix + ".act_global_scale", 1) : null;
+            st.ActivationQuantizers[slot] = new ActivationQuantizerHook(_spec, gs);
+        });
     }
 }

@@ -96,6 +96,37 @@ public abstract class PackedCheckpoint : IDisposable
     /// <summary>Online rotations / activation quantizers to attach (none for weight-only formats).</summary>
     protected virtual List<LayerQuantState> RestoreOnline(CausalLM model) => [];
 
+    /// <summary>The first linear reading each online slot's input: it carries the slot's stored matrix and activation scale.</summary>
+    protected static readonly IReadOnlyDictionary<string, string> SlotReaders = new Dictionary<string, string>
+    {
+        ["qkv"] = "self_attn.q_proj", ["o"] = "self_attn.o_proj", ["gate_up"] = "mlp.gate_proj", ["down"] = "mlp.down_proj",
+    };
+
+    /// <summary>
+    /// One <see cref="LayerQuantState"/> per decoder layer, filled per (slot, reading linear) by <paramref name="fill"/>
+    /// and attached; on a failure the states built so far are disposed.
+    /// </summary>
+    protected static List<LayerQuantState> PerSlotStates(CausalLM model, Action<LayerQuantState, int, string, string> fill)
+    {
+        var states = new List<LayerQuantState>();
+        try
+        {
+            foreach (var layer in model.Layers)
+            {
+                var st = new LayerQuantState(layer.Index);
+                states.Add(st);
+                foreach (var (slot, linear) in SlotReaders) fill(st, layer.Index, slot, linear);
+                st.Attach(layer);
+            }
+            return states;
+        }
+        catch
+        {
+            foreach (var s in states) s.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>A stored tensor that must exist, with the expected dtype and shape; errors name the file and tensor.</summary>
     protected Tensor Need(string name, ScalarType dtype, params long[] shape)
     {
