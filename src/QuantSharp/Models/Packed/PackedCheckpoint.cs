@@ -166,18 +166,11 @@ public abstract class PackedCheckpoint : IDisposable
     /// <summary>The [out, in] shape of a linear from config.json (the packed tensors must agree with it).</summary>
     protected (long Out, long In) LinearShape(string prefix)
     {
-        var c = ModelConfig;
-        string linear = prefix[(prefix.LastIndexOf('.') + 1)..];
-        long h = c.HiddenSize, qo = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim, ffn = c.IntermediateSize;
-        return linear switch
-        {
-            "q_proj" => (qo, h),
-            "k_proj" or "v_proj" => (kv, h),
-            "o_proj" => (h, qo),
-            "gate_proj" or "up_proj" => (ffn, h),
-            "down_proj" => (h, ffn),
-            _ => throw new QuantSharpException($"'{prefix}' is not a decoder linear"),
-        };
+        // "model.layers.N.self_attn.q_proj" → "self_attn.q_proj": the one shape rule lives in ModelLayout.
+        string[] parts = prefix.Split('.');
+        string linear = parts.Length >= 2 ? $"{parts[^2]}.{parts[^1]}" : prefix;
+        if (!ModelLayout.LayerLinears.Contains(linear)) throw new QuantSharpException($"'{prefix}' is not a decoder linear");
+        return ModelLayout.LinearShape(ModelConfig, linear);
     }
 
     protected int ConfigInt(string key, int? fallback = null)
