@@ -7,7 +7,8 @@ using TorchSharp;
 namespace QuantSharp.Cli.Commands;
 
 /// <summary>
-/// <c>quantize --layer-wise --save DIR</c>: the low-memory mode (<see cref="LowMemoryQuantizer"/>). The model is never
+/// <c>quantize --layer-wise --save DIR</c>: the low-memory mode (<see cref="LowMemoryQuantizer"/>; GPTQ with the
+/// calibration windows the normal mode would draw). The model is never
 /// loaded, so there is no perplexity here (<c>quantsharp eval --model DIR</c> scores the saved folder); the JSON
 /// report has the measured memory: the process's peak RSS (VmHWM: managed heap, libtorch and the .NET runtime
 /// together), the RSS of the runtime alone before the first tensor, and the GC's view.
@@ -15,7 +16,7 @@ namespace QuantSharp.Cli.Commands;
 internal static class LayerWiseRun
 {
     public static int Execute(string dir, QuantizationConfig config, WeightOnlyConfig? recipe, string? recipePath, torch.ScalarType dtype,
-        string? saveDir, bool overwrite, string? jsonPath, bool quiet)
+        string? saveDir, bool overwrite, string? jsonPath, bool quiet, Func<QuantizationConfig, int[][]> loadCalibration)
     {
         if (saveDir is null) throw new QuantSharpException("--layer-wise writes the quantized model as it goes: pass --save DIR.");
         if (config.Checkpoint is not null) throw new QuantSharpException("--layer-wise has no layer checkpoints: drop --checkpoint-dir/--resume.");
@@ -29,13 +30,17 @@ internal static class LayerWiseRun
             config = resolved.Pipeline;
         }
         LowMemoryQuantizer.Check(config);
-        if (!quiet) Console.WriteLine($"layer-wise (low-memory) quantization of {Path.GetFullPath(dir)} ({dtype}, CPU), one tensor at a time");
+        int[][]? calibration = config.NeedsCalibration ? loadCalibration(config) : null;
+        if (!quiet)
+            Console.WriteLine($"layer-wise (low-memory) quantization of {Path.GetFullPath(dir)} ({dtype}, CPU), " +
+                              (calibration is null ? "one tensor at a time" : $"one decoder layer at a time, {calibration.Length} × {config.SeqLen} calibration tokens"));
         MemoryEstimate.ResetPeakRss();
         var result = CliCommon.WithProgress("quantize tensors", quiet, p =>
             LowMemoryQuantizer.Run(dir, config, dtype, saveDir, overwrite, "--save",
                 resolved is null ? null : RecipeJson.ToRecipe(resolved.Root),
                 resolved?.ByLinear.ToDictionary(kv => kv.Key, kv => RecipeJson.Settings(kv.Value)),
-                (done, all) => p(done, all)));
+                (done, all) => p(done, all), calibration));
+        foreach (var w in result.Warnings) Console.Error.WriteLine("warning: " + w);
         var (rss, peak) = MemoryEstimate.ProcessRss();
         var gc = GC.GetGCMemoryInfo();
         const double MiB = 1 << 20;
@@ -51,6 +56,9 @@ internal static class LayerWiseRun
                 dtype = dtype.ToString(),
                 recipe = resolved is null ? null : RecipeJson.ToRecipe(resolved.Root),
                 method = config.Method.ToString().ToLowerInvariant(),
+                num_sequences = calibration?.Length,
+                seq_len = calibration is null ? (int?)null : config.SeqLen,
+                warnings = result.Warnings,
                 format = config.Weights?.FormatName,
                 w_bits = config.Weights?.Bits,
                 w_group_size = config.Weights?.GroupSize,

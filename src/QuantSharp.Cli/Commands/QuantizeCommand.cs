@@ -65,7 +65,7 @@ internal static class QuantizeCommand
         var save = new Option<string?>("--save", "--save_path") { Description = "write the quantized model here" };
         var export = new Option<string?>("--export") { Description = PackedExporter.Known + " (default: pseudoquant; quantsharp with --recipe)" };
         var recipeOption = new Option<string?>("--recipe") { Description = "INC-style JSON recipe: per-algorithm global settings and per-layer local rules (docs/recipes.md)" };
-        var layerWise = new Option<bool>("--layer-wise") { Description = "low-memory mode (rtn, hqq): stream the checkpoint one tensor at a time into the --save folder (quantsharp format) without loading the model; no perplexity" };
+        var layerWise = new Option<bool>("--layer-wise") { Description = "low-memory mode (rtn, hqq, gptq): stream the checkpoint into the --save folder (quantsharp format) without loading the model, one tensor at a time (gptq: one decoder layer at a time, with --calib); no perplexity" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace an existing --save folder" };
         var json = new Option<string?>("--json") { Description = "write a JSON report here" };
         var dtype = new Option<string>("--dtype") { Description = "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16", DefaultValueFactory = _ => "auto" };
@@ -247,7 +247,12 @@ internal static class QuantizeCommand
             {
                 if (exportFormat != ExportFormat.QuantSharp)
                     throw new QuantSharpException($"--export {exportName}: --layer-wise writes QuantSharp's packed format only (--export quantsharp).");
-                return LayerWiseRun.Execute(dir, config, recipe, recipePath, scalar, r.GetValue(save), r.GetValue(overwrite), r.GetValue(json), r.GetValue(quiet));
+                // GPTQ's calibration windows, drawn as the normal mode draws them; read only once the run is known to be valid.
+                int[][] LayerWiseCalibration(QuantizationConfig c) =>
+                    CalibrationData.Load(CliCommon.RequireFile(r.GetValue(calib) ?? EmbeddedDefaults.CalibText(), "--calib"),
+                        BpeTokenizer.FromDirectory(dir), c.NumSequences, c.SeqLen, c.Seed);
+                return LayerWiseRun.Execute(dir, config, recipe, recipePath, scalar, r.GetValue(save), r.GetValue(overwrite), r.GetValue(json), r.GetValue(quiet),
+                    LayerWiseCalibration);
             }
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");

@@ -70,31 +70,10 @@ public sealed class CausalLM : nn.Module<Tensor, Tensor>
         Tensor Need(string name, params long[] shape) =>
             Checked(read(name) ?? throw new InvalidFileException(source, "tensor missing from the checkpoint", name), name, shape, dtype, device, source);
 
-        int h = config.HiddenSize, hd = config.HeadDim, nh = config.NumHeads, nkv = config.NumKvHeads, ffn = config.IntermediateSize;
+        int h = config.HiddenSize;
         var embed = new TokenEmbedding("embed_tokens", Need("model.embed_tokens.weight", config.VocabSize, h));
         var layers = new List<DecoderLayer>(config.NumLayers);
-        for (int i = 0; i < config.NumLayers; i++)
-        {
-            string p = $"model.layers.{i}.";
-            DecoderLinear Lin(string n, long outF, long inF, bool bias) =>
-                new(n, Need(p + PathOf(n) + ".weight", outF, inF), bias ? Need(p + PathOf(n) + ".bias", outF) : null);
-            var attn = new Attention(config,
-                Lin("q_proj", nh * hd, h, config.QkvBias),
-                Lin("k_proj", nkv * hd, h, config.QkvBias),
-                Lin("v_proj", nkv * hd, h, config.QkvBias),
-                Lin("o_proj", h, nh * hd, config.OutputBias),
-                config.QkNorm ? new RmsNorm("q_norm", Need(p + "self_attn.q_norm.weight", hd), config.RmsNormEps) : null,
-                config.QkNorm ? new RmsNorm("k_norm", Need(p + "self_attn.k_norm.weight", hd), config.RmsNormEps) : null);
-            var mlp = new Mlp(
-                Lin("gate_proj", ffn, h, config.MlpBias),
-                Lin("up_proj", ffn, h, config.MlpBias),
-                Lin("down_proj", h, ffn, config.MlpBias));
-            layers.Add(new DecoderLayer(i,
-                new RmsNorm("input_layernorm", Need(p + "input_layernorm.weight", h), config.RmsNormEps),
-                attn,
-                new RmsNorm("post_attention_layernorm", Need(p + "post_attention_layernorm.weight", h), config.RmsNormEps),
-                mlp));
-        }
+        for (int i = 0; i < config.NumLayers; i++) layers.Add(BuildLayer(config, i, Need));
         var norm = new RmsNorm("norm", Need("model.norm.weight", h), config.RmsNormEps);
         DecoderLinear? lmHead = null;
         if (!config.TieWordEmbeddings)
@@ -102,6 +81,35 @@ public sealed class CausalLM : nn.Module<Tensor, Tensor>
         // A tied model's lm_head.weight, if present in the file, is ignored: the embedding table is the projection.
         var body = new ModelBody(embed, layers, norm);
         return new CausalLM(config, body, lmHead, dtype, device) { SourceDirectory = source };
+    }
+
+    /// <summary>
+    /// Decoder layer <paramref name="index"/> from its checkpoint tensors (<paramref name="need"/>: full name and the
+    /// shape config.json implies → the checked tensor). One rule for the loaded model and for the low-memory mode,
+    /// which builds one layer at a time.
+    /// </summary>
+    internal static DecoderLayer BuildLayer(ModelConfig config, int index, Func<string, long[], Tensor> need)
+    {
+        int h = config.HiddenSize, hd = config.HeadDim, nh = config.NumHeads, nkv = config.NumKvHeads, ffn = config.IntermediateSize;
+        string p = $"model.layers.{index}.";
+        DecoderLinear Lin(string n, long outF, long inF, bool bias) =>
+            new(n, need(p + PathOf(n) + ".weight", [outF, inF]), bias ? need(p + PathOf(n) + ".bias", [outF]) : null);
+        var attn = new Attention(config,
+            Lin("q_proj", nh * hd, h, config.QkvBias),
+            Lin("k_proj", nkv * hd, h, config.QkvBias),
+            Lin("v_proj", nkv * hd, h, config.QkvBias),
+            Lin("o_proj", h, nh * hd, config.OutputBias),
+            config.QkNorm ? new RmsNorm("q_norm", need(p + "self_attn.q_norm.weight", [hd]), config.RmsNormEps) : null,
+            config.QkNorm ? new RmsNorm("k_norm", need(p + "self_attn.k_norm.weight", [hd]), config.RmsNormEps) : null);
+        var mlp = new Mlp(
+            Lin("gate_proj", ffn, h, config.MlpBias),
+            Lin("up_proj", ffn, h, config.MlpBias),
+            Lin("down_proj", h, ffn, config.MlpBias));
+        return new DecoderLayer(index,
+            new RmsNorm("input_layernorm", need(p + "input_layernorm.weight", [h]), config.RmsNormEps),
+            attn,
+            new RmsNorm("post_attention_layernorm", need(p + "post_attention_layernorm.weight", [h]), config.RmsNormEps),
+            mlp);
     }
 
     /// <summary>

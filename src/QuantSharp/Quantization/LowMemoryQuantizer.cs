@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using QuantSharp.Export;
 using QuantSharp.IO;
 using QuantSharp.Models;
+using QuantSharp.Models.Layers;
 using QuantSharp.Quantizers;
 using QuantSharp.Transforms;
 using static TorchSharp.torch;
@@ -11,10 +12,14 @@ namespace QuantSharp.Quantization;
 
 /// <summary>What a low-memory run did and what it cost, measured (not estimated).</summary>
 public sealed record LowMemoryResult(IReadOnlyList<LayerQuantReport> Reports, long InputBytes, double Seconds,
-    long? BaselineRssBytes, long MaxManagedHeapBytes, int Tensors);
+    long? BaselineRssBytes, long MaxManagedHeapBytes, int Tensors)
+{
+    /// <summary>What the run warned about (GPTQ's per-layer warnings, e.g. an RTN fallback), each naming its linear.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
 
 /// <summary>
-/// INC's layer-wise (low-memory) mode for the data-free methods: the checkpoint is never loaded. Tensors are read one
+/// INC's layer-wise (low-memory) mode: the checkpoint is never loaded. For the data-free methods tensors are read one
 /// at a time from the safetensors files (positional reads of just that tensor's bytes), each decoder linear is
 /// quantized (RTN with every format and INC option, or HQQ) and packed at once, and everything is streamed into the
 /// output shards of QuantSharp's format (docs/quantsharp-format.md) as it goes, so memory holds one tensor and its
@@ -22,32 +27,39 @@ public sealed record LowMemoryResult(IReadOnlyList<LayerQuantReport> Reports, lo
 /// and saving it: the same quantization rule (<see cref="DataFreeLinearQuantizer"/>), the same packer, the same shard
 /// writer, the same tensor order (<see cref="ModelLayout"/>).
 /// <para>
-/// GPTQ, AWQ, TEQ and AutoRound need calibration activations flowing through the quantized layers, which this mode
-/// does not run; they are refused with a message.
+/// GPTQ (INC's use_layer_wise with GPTQ) needs calibration activations flowing through the quantized layers: then
+/// the unit is one decoder layer instead of one tensor (<see cref="CalibratedLayerStream"/>), with the in-memory
+/// pipeline's own per-layer step, so the folder is again byte-identical to the normal mode's. AWQ, TEQ and AutoRound
+/// optimise whole blocks against float block outputs and are refused with a message naming the supported methods.
 /// </para>
 /// </summary>
 public static class LowMemoryQuantizer
 {
-    /// <summary>Throws unless every linear's configuration can be quantized from its weight alone.</summary>
+    /// <summary>The methods this mode runs, as the refusal names them.</summary>
+    public const string SupportedMethods = "rtn, hqq and gptq";
+
+    /// <summary>Throws unless every linear's configuration can be quantized in this mode.</summary>
     public static void Check(QuantizationConfig config)
     {
         const string flag = "--layer-wise";
-        QuantSharpExporter.Check(config);
+        if (config.Activations is not null)
+            throw new QuantSharpException($"{flag}: activation quantization (--a-bits {config.Activations.Bits}) is not supported in the " +
+                                          "low-memory mode, which is weight-only (e.g. W4A16); drop --a-bits.");
         if (config.Transform != TransformKind.Identity)
             throw new QuantSharpException($"{flag}: rotations (--transform) are not supported in the low-memory mode.");
         if (config.KvCache is not null)
             throw new QuantSharpException($"{flag}: KV-cache quantization is not held by the saved format; drop --k-bits/--v-bits.");
+        QuantSharpExporter.Check(config);
         foreach (var c in config.AllLinearConfigs.Where(c => c.Weights is not null))
         {
-            if (c.Method is not (QuantMethod.Rtn or QuantMethod.Hqq))
-                throw new QuantSharpException($"{flag}: {c.Method.ToString().ToLowerInvariant()} needs calibration activations through the " +
-                                              "quantized layers; the low-memory mode supports the data-free methods rtn and hqq.");
-            if (c.FuseGlobalScale && c.Weights!.Format == QuantFormat.NvFp)
+            if (c.Method is not (QuantMethod.Rtn or QuantMethod.Hqq or QuantMethod.Gptq))
+                throw new QuantSharpException($"{flag}: {c.Method.ToString().ToLowerInvariant()} optimises a whole decoder block against its " +
+                                              $"float outputs, which the low-memory mode does not run; it supports {SupportedMethods}.");
+            // Calibrated runs hold a whole layer (CalibratedLayerStream), so q/k/v and gate/up can share their scale there.
+            if (c.FuseGlobalScale && c.Weights!.Format == QuantFormat.NvFp && !config.NeedsCalibration)
                 throw new QuantSharpException($"{flag}: --fuse-global-scale shares one NVFP scale over q/k/v and gate/up, which needs " +
                                               "several tensors at once; drop it in the low-memory mode.");
         }
-        if (config.NeedsCalibration)
-            throw new QuantSharpException($"{flag}: this configuration needs calibration data, which the low-memory mode does not use.");
     }
 
     /// <param name="dtype">The dtype the normal mode would load the model in (float tensors are written in it).</param>
@@ -56,10 +68,12 @@ public static class LowMemoryQuantizer
     /// <param name="progress">(tensors done, tensors in all).</param>
     public static LowMemoryResult Run(string modelDir, QuantizationConfig config, ScalarType dtype, string outDir,
         bool overwrite = false, string outFlag = "--save", JsonNode? recipe = null,
-        IReadOnlyDictionary<string, JsonObject>? layerConfigs = null, Action<int, int>? progress = null)
+        IReadOnlyDictionary<string, JsonObject>? layerConfigs = null, Action<int, int>? progress = null, int[][]? calibration = null)
     {
         config.Validate();
         Check(config);
+        if (config.NeedsCalibration && (calibration is null || calibration.Length == 0))
+            throw new QuantSharpException("--layer-wise with gptq needs calibration data (--calib FILE): the Hessians come from it.");
         var clock = Stopwatch.StartNew();
         var modelConfig = ModelConfig.Load(modelDir);
         using var checkpoint = SafetensorsCheckpoint.Open(modelDir);
@@ -73,14 +87,20 @@ public static class LowMemoryQuantizer
         var reports = new List<LayerQuantReport>();
         var stats = new Stats();
         var plan = Plan(modelConfig, config);
+        var warnings = new List<string>();
+        using var calibrated = config.NeedsCalibration
+            ? new CalibratedLayerStream(modelConfig, dtype, config, calibration!, reports, warnings) : null;
         ExportFolder.Write(outDir, overwrite, outFlag, tmp =>
         {
             var layers = new JsonObject();
-            ExportFolder.WriteTensors(tmp, Tensors(checkpoint, modelDir, plan, dtype, layers, layerConfigs, reports, stats, progress));
+            ExportFolder.WriteTensors(tmp, Tensors(checkpoint, modelDir, plan, dtype, layers, layerConfigs, reports, stats, progress, calibrated));
             QuantSharpExporter.WriteMetadata(tmp, modelConfig, dtype, modelDir, Api.LinearNames.Of(modelConfig), layers, recipe,
                 layerConfigs, headUntied: modelConfig.TieWordEmbeddings && plan.Any(s => s.Slot.Name == "lm_head.weight"));
         });
-        return new LowMemoryResult(reports, checkpoint.TotalBytes, clock.Elapsed.TotalSeconds, baseline, stats.MaxManagedHeap, plan.Count);
+        return new LowMemoryResult(reports, checkpoint.TotalBytes, clock.Elapsed.TotalSeconds, baseline, stats.MaxManagedHeap, plan.Count)
+        {
+            Warnings = warnings,
+        };
     }
 
     /// <summary>
@@ -114,19 +134,41 @@ public static class LowMemoryQuantizer
 
     private static IEnumerable<ExportTensor> Tensors(SafetensorsCheckpoint checkpoint, string source, List<Step> plan, ScalarType dtype,
         JsonObject layers, IReadOnlyDictionary<string, JsonObject>? layerConfigs, List<LayerQuantReport> reports, Stats stats,
-        Action<int, int>? progress)
+        Action<int, int>? progress, CalibratedLayerStream? calibrated)
     {
         using var noGrad = no_grad();
+        Tensor Read(string name, long[] shape)
+        {
+            if (!checkpoint.Contains(name)) throw new InvalidFileException(source, "tensor missing from the checkpoint", name);
+            return Models.CausalLM.Checked(checkpoint.Read(name), name, shape, dtype, CPU, source);
+        }
         for (int i = 0; i < plan.Count; i++)
         {
             var step = plan[i];
+            // Calibrated runs take a decoder layer whole: its tensors are consecutive in the plan.
+            if (calibrated is not null && LayerIndexOf(step.Slot.Name) is int layer)
+            {
+                int end = i;
+                while (end < plan.Count && LayerIndexOf(plan[end].Slot.Name) == layer) end++;
+                var slots = plan.GetRange(i, end - i).Select(s => s.Slot).ToList();
+                foreach (var written in calibrated.Layer(layer, slots, Read, layers, layerConfigs)) yield return written;
+                stats.MaxManagedHeap = Math.Max(stats.MaxManagedHeap, GC.GetTotalMemory(forceFullCollection: false));
+                progress?.Invoke(end, plan.Count);
+                i = end - 1;
+                continue;
+            }
             // Everything of this tensor (read, float32 copy, quantizer temporaries, packed codes) lives in this scope,
             // which ends once the writer has copied the yielded tensors to disk.
             using var scope = NewDisposeScope();
-            if (!checkpoint.Contains(step.Source))
-                throw new InvalidFileException(source, "tensor missing from the checkpoint", step.Source);
-            Tensor t = Models.CausalLM.Checked(checkpoint.Read(step.Source), step.Source, step.Slot.Shape, dtype, CPU, source);
-            if (step.Quantize is not { Weights: { } spec } c)
+            Tensor t = Read(step.Source, step.Slot.Shape);
+            if (calibrated is not null && step.Slot.Name == "model.embed_tokens.weight")
+            {
+                // The table passes once: layer 0's calibration inputs are looked up in it on the way to the output.
+                using var embed = new TokenEmbedding("embed_tokens", t);
+                calibrated.Embed(embed);
+                yield return new ExportTensor(step.Slot.Name, embed.Weight);
+            }
+            else if (step.Quantize is not { Weights: { } spec } c)
             {
                 yield return new ExportTensor(step.Slot.Name, t);
             }
@@ -137,6 +179,15 @@ public static class LowMemoryQuantizer
             stats.MaxManagedHeap = Math.Max(stats.MaxManagedHeap, GC.GetTotalMemory(forceFullCollection: false));
             progress?.Invoke(i + 1, plan.Count);
         }
+    }
+
+    /// <summary>The decoder layer a parameter belongs to (model.layers.N.…), or null.</summary>
+    private static int? LayerIndexOf(string name)
+    {
+        const string prefix = "model.layers.";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int dot = name.IndexOf('.', prefix.Length);
+        return int.Parse(name.AsSpan(prefix.Length, dot - prefix.Length), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>
