@@ -240,6 +240,8 @@ internal static class QuantizeCommand
             var exportFormat = PackedExporter.Parse(exportName, "--export");
             if (r.GetValue(save) is not null && config.KvCache is not null)
                 Console.Error.WriteLine("warning: --k-bits/--v-bits are measured in this run but not recorded in the saved model (only --method flatquant's export keeps KV-cache quantization).");
+            // The low-memory mode's own refusals first: they name --layer-wise and what it supports.
+            if (lowMemory && recipe is null) LowMemoryQuantizer.Check(config);
             if (r.GetValue(save) is not null && recipe is null) PackedExporter.CheckCompatible(config, ModelConfig.Load(dir), exportFormat);
             if (r.GetValue(save) is not null && recipe is not null && exportFormat is not (ExportFormat.QuantSharp or ExportFormat.PseudoQuant))
                 throw new QuantSharpException($"--export {exportName}: a --recipe run is saved with --export quantsharp (or pseudoquant); {exportName} holds one weight format for every linear.");
