@@ -14,8 +14,12 @@ layers=${2:-16}
 method=${3:-rtn}
 gc_limit=${GC_LIMIT:-0x20000000}
 mkdir -p "$work"
-dotnet build "$repo/src/QuantSharp.Cli" -c Release -m:1 -v q >/dev/null
-QS=(dotnet "$repo/src/QuantSharp.Cli/bin/Release/net10.0/QuantSharp.Cli.dll")
+# QS_DLL: a copy of the built CLI to run instead (so the tree can be rebuilt while a long run goes on).
+if [ -z "${QS_DLL:-}" ]; then
+    dotnet build "$repo/src/QuantSharp.Cli" -c Release -m:1 -v q >/dev/null
+    QS_DLL="$repo/src/QuantSharp.Cli/bin/Release/net10.0/QuantSharp.Cli.dll"
+fi
+QS=(dotnet "$QS_DLL")
 model="$work/m-$layers"
 [ -f "$model/config.json" ] || "${QS[@]}" synth --like llama-3.2-1b --vocab 32000 --layers "$layers" \
     --tokenizer "$repo/testdata/models/micro-qwen3" --out "$model"

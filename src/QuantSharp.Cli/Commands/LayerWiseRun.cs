@@ -16,7 +16,8 @@ namespace QuantSharp.Cli.Commands;
 internal static class LayerWiseRun
 {
     public static int Execute(string dir, QuantizationConfig config, WeightOnlyConfig? recipe, string? recipePath, torch.ScalarType dtype,
-        string? saveDir, bool overwrite, string? jsonPath, bool quiet, Func<QuantizationConfig, int[][]> loadCalibration)
+        string? saveDir, bool overwrite, string? jsonPath, bool quiet, Func<QuantizationConfig, int[][]> loadCalibration,
+        bool skipMemoryCheck)
     {
         if (saveDir is null) throw new QuantSharpException("--layer-wise writes the quantized model as it goes: pass --save DIR.");
         if (config.Checkpoint is not null) throw new QuantSharpException("--layer-wise has no layer checkpoints: drop --checkpoint-dir/--resume.");
@@ -31,6 +32,15 @@ internal static class LayerWiseRun
         }
         LowMemoryQuantizer.Check(config);
         int[][]? calibration = config.NeedsCalibration ? loadCalibration(config) : null;
+        // GPTQ holds a layer, its Hessians and the calibration activations: estimated (and checked) as the normal mode
+        // does. The data-free path holds one tensor and needs no estimate.
+        MemoryEstimate? memory = null;
+        if (calibration is not null)
+        {
+            memory = MemoryEstimate.ForLayerWise(modelConfig, dtype, config, MemoryEstimate.RuntimeBaseline());
+            if (!quiet) Console.WriteLine($"estimated peak memory: CPU {memory.CpuBytes / (double)(1L << 30):F2} GiB");
+            if (!skipMemoryCheck) memory.Check(MemoryEstimate.AvailableCpuBytes(), null, "cpu");
+        }
         if (!quiet)
             Console.WriteLine($"layer-wise (low-memory) quantization of {Path.GetFullPath(dir)} ({dtype}, CPU), " +
                               (calibration is null ? "one tensor at a time" : $"one decoder layer at a time, {calibration.Length} × {config.SeqLen} calibration tokens"));
@@ -68,6 +78,8 @@ internal static class LayerWiseRun
                 quantize_seconds = result.Seconds,
                 total_seconds = wall.Elapsed.TotalSeconds,
                 peak_rss_bytes = peak,
+                estimated_peak_cpu_bytes = memory?.CpuBytes,
+                memory_estimate_parts = memory?.Parts,
                 final_rss_bytes = rss,
                 runtime_baseline_rss_bytes = result.BaselineRssBytes,
                 max_managed_heap_bytes = result.MaxManagedHeapBytes,

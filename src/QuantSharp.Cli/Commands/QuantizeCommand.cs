@@ -254,7 +254,7 @@ internal static class QuantizeCommand
                     CalibrationData.Load(CliCommon.RequireFile(r.GetValue(calib) ?? EmbeddedDefaults.CalibText(), "--calib"),
                         BpeTokenizer.FromDirectory(dir), c.NumSequences, c.SeqLen, c.Seed);
                 return LayerWiseRun.Execute(dir, config, recipe, recipePath, scalar, r.GetValue(save), r.GetValue(overwrite), r.GetValue(json), r.GetValue(quiet),
-                    LayerWiseCalibration);
+                    LayerWiseCalibration, r.GetValue(skipMemoryCheck));
             }
             var tokenizer = BpeTokenizer.FromDirectory(dir);
             string evalPath = CliCommon.RequireFile(r.GetValue(eval) ?? EmbeddedDefaults.EvalText(), "--eval");

@@ -77,6 +77,26 @@ public sealed record MemoryEstimate(long CpuBytes, long GpuBytes, IReadOnlyDicti
     }
 
     /// <summary>
+    /// Peak CPU memory of the low-memory mode with calibration (<c>--layer-wise --method gptq</c>): the same calibration
+    /// activations and layer working set as the in-memory run (<see cref="For"/>), but one decoder layer's weights in
+    /// place of the model. The embedding table is held only while layer 0's inputs are looked up in it, before any layer
+    /// exists, so the peak is the larger of the two phases. "model" in <see cref="Parts"/> is the one layer here.
+    /// </summary>
+    public static MemoryEstimate ForLayerWise(ModelConfig c, ScalarType dtype, QuantizationConfig q, long baselineCpuBytes)
+    {
+        var inMemory = For(c, dtype, q, onGpu: false, baselineCpuBytes);
+        var p = inMemory.Parts;
+        long e = ElementSize(dtype);
+        long hidden = c.HiddenSize, attn = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim;
+        long layerBytes = (hidden * (attn + 2 * kv) + attn * hidden + 3 * hidden * (long)c.IntermediateSize + 2 * hidden) * e;
+        long embedBytes = (long)c.VocabSize * hidden * e;
+        long layerPhase = layerBytes + p["activations"] + p["layer_forward"] + p["hessians"] + p["folded_weights"] + p["solve"];
+        long embedPhase = embedBytes + p["activations"];
+        var parts = new Dictionary<string, long>(p) { ["model"] = layerBytes, ["embedding"] = embedBytes, ["eval"] = 0 };
+        return new MemoryEstimate(baselineCpuBytes + Math.Max(layerPhase, embedPhase), 0, parts);
+    }
+
+    /// <summary>
     /// One batch of <paramref name="len"/>-token sequences through a decoder layer, float32 intermediates (activation
     /// quantization works in float32): gate, up and their product (ffn wide), q/k/v/o, residuals and norms (hidden
     /// wide), and one [b, heads, L, L] float32 buffer for attention (an upper bound on SDPA's workspace; the fused

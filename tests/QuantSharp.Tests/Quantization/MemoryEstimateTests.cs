@@ -37,6 +37,22 @@ public class MemoryEstimateTests
     }
 
     [Fact]
+    public void LayerWiseGptqHoldsOneLayerInsteadOfTheModel()
+    {
+        var q = new QuantizationConfig { Method = QuantMethod.Gptq, Weights = QuantSpec.Int(4, 128), NumSequences = 16, SeqLen = 128 };
+        var inMemory = MemoryEstimate.For(Micro, bfloat16, q, onGpu: false, 100);
+        var layerWise = MemoryEstimate.ForLayerWise(Micro, bfloat16, q, 100);
+        // micro-qwen3, one layer in bf16: q 256×256, k/v 128×256 each, o 256×256, gate/up/down 768×256 each, two norms of 256.
+        long layer = (256L * 256 + 2 * 128 * 256 + 256 * 256 + 3 * 768 * 256 + 2 * 256) * 2;
+        Assert.Equal(layer, layerWise.Parts["model"]);
+        Assert.Equal(8192L * 256 * 2, layerWise.Parts["embedding"]);
+        var p = inMemory.Parts;
+        // The layer phase (weights, activations, forward, Hessians, float32 folds, solve) outweighs the embedding lookup here.
+        Assert.Equal(100 + layer + p["activations"] + p["layer_forward"] + p["hessians"] + p["folded_weights"] + p["solve"], layerWise.CpuBytes);
+        Assert.Equal(inMemory.CpuBytes - p["model"] + layer, layerWise.CpuBytes);
+    }
+
+    [Fact]
     public void RtnWithoutActivationQuantizationHasNoCalibrationParts()
     {
         var rtn = Cpu(new QuantizationConfig { Weights = QuantSpec.Int(4, 128) });
