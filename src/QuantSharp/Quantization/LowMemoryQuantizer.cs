@@ -66,6 +66,7 @@ public static class LowMemoryQuantizer
     /// <param name="recipe">The INC-style recipe written into qconfig.json, or null.</param>
     /// <param name="layerConfigs">Per linear, its INC configuration (qconfig.json's "config"); null derives it from the spec.</param>
     /// <param name="progress">(tensors done, tensors in all).</param>
+    /// <param name="calibration">The calibration windows when some linear uses GPTQ (drawn as for the normal mode).</param>
     public static LowMemoryResult Run(string modelDir, QuantizationConfig config, ScalarType dtype, string outDir,
         bool overwrite = false, string outFlag = "--save", JsonNode? recipe = null,
         IReadOnlyDictionary<string, JsonObject>? layerConfigs = null, Action<int, int>? progress = null, int[][]? calibration = null)
@@ -78,7 +79,7 @@ public static class LowMemoryQuantizer
         var modelConfig = ModelConfig.Load(modelDir);
         using var checkpoint = SafetensorsCheckpoint.Open(modelDir);
         Backend.TorchRuntime.EnsureNativeLoaded();
-        Backend.CpuHeapSettings.Apply();   // freed tensors must go back to the OS for the peak to stay at one tensor
+        Backend.CpuHeapSettings.Apply();   // freed tensors must go back to the OS for the peak to stay at one tensor (or layer)
         long? baseline = MemoryEstimate.ProcessRss().Rss;
         // The packed output is smaller than the input at the model dtype; the float part may grow (bf16 → fp32).
         long bound = ModelLayout.Parameters(modelConfig).Sum(p => p.Shape.Aggregate(1L, (a, b) => a * b)) * DTypeBytes(dtype);
