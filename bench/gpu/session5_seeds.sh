@@ -3,16 +3,9 @@
 # at INC's defaults (W3 seeds 5-10, W4 seeds 3-4), and seed 42 W3 again with the per-row flip diagnostics of layer 0
 # (bench/gpu/inc_beside.py compare). Together with session5_tl.sh this gives 11 W3 and 5 W4 pairs.
 set -uo pipefail
-source bench/gpu/env.sh
-[ -x "$QS" ] || { echo "bundle not unpacked: run stage 1 first on a warm machine"; exit 3; }
-[ -d /root/neural_compressor ] || tar -C /root -xzf .gpu/inc.tar.gz
-M=.gpu/models/tiny-llama; D=testdata/data
-[ -f $M/config.json ] || python3 bench/gpu/pack_model.py unpack .gpu/tl $M
-W=/tmp/s5b; rm -rf $W; mkdir -p $W/inc $W/dump
-export INC_SRC=/root EVAL=$PWD/$D/eval_a.txt CALIB=$PWD/$D/calib.txt
-inc() { python3 bench/gpu/inc_beside.py run $M "$@" 2>$W/inc/err_$1_$2.txt | grep '"who"' || tail -3 $W/inc/err_$1_$2.txt; }
+W=/tmp/s5b; source bench/gpu/inc_env.sh
+mkdir -p $W/dump
 QSG="$QS quantize --model $M --calib $D/calib.txt --eval $D/eval_a.txt --eval-seq-len 512 --eval-batch-size 16 --num-sequences 128 --seq-len 512 --device cuda --dtype fp32 --skip-baseline --quiet --format int --asym --w-group-size 128 --method gptq --dynamic-groups --gptq-block-size 2048"
-pick() { grep -E "perplexity( after:)? [0-9.]+( |$)|rror" | tail -1; }
 ( inc 3 42 $W/dump/inc; inc 3 5 ) > $W/inc/c1.txt 2>&1 &
 ( inc 3 6; inc 3 7; inc 4 3 ) > $W/inc/c2.txt 2>&1 &
 ( inc 3 8; inc 3 9; inc 4 4 ) > $W/inc/c3.txt 2>&1 &

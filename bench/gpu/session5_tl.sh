@@ -8,16 +8,10 @@
 #      and the GPTQ W8A8 model through the compressed-tensors FP8 export, scored from disk.
 # Everything lands in $OUT/session5-tl.tar.gz plus a summary.
 set -uo pipefail
-source bench/gpu/env.sh
-[ -x "$QS" ] || { echo "bundle not unpacked: run stage 1 first on a warm machine"; exit 3; }
-M=.gpu/models/tiny-llama; D=testdata/data
-[ -f $M/config.json ] || python3 bench/gpu/pack_model.py unpack .gpu/tl $M
-W=/tmp/s5; rm -rf $W; mkdir -p $W/inc $W/qs $W/fp8 $W/dump
+W=/tmp/s5; source bench/gpu/inc_env.sh
+mkdir -p $W/qs $W/fp8 $W/dump
 nvidia-smi --query-gpu=name --format=csv,noheader | tee $W/gpu.txt
-export INC_SRC=/root EVAL=$PWD/$D/eval_a.txt CALIB=$PWD/$D/calib.txt
-inc() { python3 bench/gpu/inc_beside.py run $M "$@" 2>$W/inc/err_$1_$2.txt | grep '"who"' || tail -3 $W/inc/err_$1_$2.txt; }
 QSG="$QS quantize --model $M --calib $D/calib.txt --eval $D/eval_a.txt --eval-seq-len 512 --eval-batch-size 16 --num-sequences 128 --seq-len 512 --device cuda --dtype fp32 --skip-baseline --quiet --format int --asym --w-group-size 128 --method gptq --dynamic-groups --gptq-block-size 2048"
-pick() { grep -E "perplexity( after:)? [0-9.]+( |$)|rror" | tail -1; }
 # INC, two chains
 ( for b in 3 4; do inc $b 42 $W/dump/inc_w${b}_s42; done; for s in 1 2; do inc 3 $s; done ) > $W/inc/chain1.txt 2>&1 &
 ( for s in 3 4; do inc 3 $s; done; for s in 1 2; do inc 4 $s; done ) > $W/inc/chain2.txt 2>&1 &
