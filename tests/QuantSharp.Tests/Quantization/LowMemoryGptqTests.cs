@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using QuantSharp.Algorithms.Gptq;
 using QuantSharp.Api;
@@ -23,16 +22,6 @@ public class LowMemoryGptqTests
     private static int[][] Calibration() => CalibrationData.Windows(Golden.EvalTokens()[..100_000], 6, 64, 42);
 
     private static double Ppl(CausalLM m) => PerplexityEvaluator.Evaluate(m, Golden.EvalTokens(), 128, maxWindows: 4, batchSize: 4).Perplexity;
-
-    private static void AssertSameFolders(string expected, string actual)
-    {
-        var a = Directory.GetFiles(expected).Select(Path.GetFileName).Order().ToArray();
-        var b = Directory.GetFiles(actual).Select(Path.GetFileName).Order().ToArray();
-        Assert.Equal(a, b);
-        foreach (var f in a)
-            Assert.True(SHA256.HashData(File.ReadAllBytes(Path.Combine(expected, f!))).SequenceEqual(SHA256.HashData(File.ReadAllBytes(Path.Combine(actual, f!)))),
-                $"{f} differs between the normal and the layer-wise output");
-    }
 
     private static QuantSpec Int(int bits, int group, bool sym = false) =>
         new(QuantFormat.Int, bits, group, sym, ObserverKind.MinMax, MxScaleRule.FpQuant);
@@ -68,7 +57,7 @@ public class LowMemoryGptqTests
             inMemory = Ppl(model);
         }
         var lw = LowMemoryQuantizer.Run(Fixtures.MicroQwen3, config, float32, streamed, calibration: calibration);
-        AssertSameFolders(normal, streamed);
+        FolderAssert.ByteIdentical(normal, streamed);
         Assert.True(lw.Reports.Count == 28 && lw.Reports.All(r => r.HessianWeighted), label);
         using var loaded = QuantizedModel.Load(streamed);
         Assert.Equal(inMemory, Ppl(loaded.Model));
@@ -100,7 +89,7 @@ public class LowMemoryGptqTests
         var resolved = ResolvedRecipe.Resolve(ModelConfig.Load(Fixtures.MicroQwen3), recipe, new QuantizationConfig(), "test");
         var result = LowMemoryQuantizer.Run(Fixtures.MicroQwen3, resolved.Pipeline, bfloat16, streamed, recipe: RecipeJson.ToRecipe(resolved.Root),
             layerConfigs: resolved.ByLinear.ToDictionary(kv => kv.Key, kv => RecipeJson.Settings(kv.Value)), calibration: calibration);
-        AssertSameFolders(normal, streamed);
+        FolderAssert.ByteIdentical(normal, streamed);
         // 4 layers × (7 − v_proj) linears and lm_head.
         Assert.Equal(4 * 6 + 1, result.Reports.Count);
     }
@@ -118,26 +107,19 @@ public class LowMemoryGptqTests
         using (var result = LayerwiseQuantizer.Run(model, config, calibration))
             QuantSharpExporter.Write(result, normal);
         LowMemoryQuantizer.Run(tinyLlama, config, float32, streamed, calibration: calibration);
-        AssertSameFolders(normal, streamed);
+        FolderAssert.ByteIdentical(normal, streamed);
     }
 
     [Fact]
     public void CliLayerWiseGptqMatchesTheNormalSave()
     {
         using var dir = Fixtures.NewTempDir();
-        string normal = Path.Combine(dir.Path, "normal"), streamed = Path.Combine(dir.Path, "streamed"), json = dir.File("lw.json");
         // A slice of the calibration text: tokenizing all 3.6 MB would dominate the test's time.
         string calib = dir.File("calib.txt");
         File.WriteAllText(calib, File.ReadAllText(Fixtures.CalibText)[..40_000]);
-        string[] common = ["quantize", "--model", Fixtures.MicroQwen3, "--method", "gptq", "--format", "int", "--w-bits", "4", "--w-group-size", "64",
-            "--asym", "--quantization-order", "activation", "--device", "cpu", "--quiet", "--export", "quantsharp",
-            "--calib", calib, "--num-sequences", "4", "--seq-len", "32"];
-        var a = CliRunner.Run([.. common, "--save", normal, "--skip-baseline", "--eval", Fixtures.EvalText, "--eval-seq-len", "128", "--eval-max-windows", "1"]);
-        Assert.True(a.ExitCode == 0, a.StdErr + a.StdOut);
-        var b = CliRunner.Run([.. common, "--save", streamed, "--layer-wise", "--json", json]);
-        Assert.True(b.ExitCode == 0, b.StdErr + b.StdOut);
-        AssertSameFolders(normal, streamed);
-        var report = JsonNode.Parse(File.ReadAllText(json))!;
+        var report = LowMemoryQuantizerTests.NormalAndLayerWiseCliRuns(dir, ["quantize", "--model", Fixtures.MicroQwen3, "--method", "gptq",
+            "--format", "int", "--w-bits", "4", "--w-group-size", "64", "--asym", "--quantization-order", "activation", "--device", "cpu",
+            "--quiet", "--export", "quantsharp", "--calib", calib, "--num-sequences", "4", "--seq-len", "32"]);
         Assert.Equal("gptq", (string?)report["method"]);
         Assert.Equal(4, (int)report["num_sequences"]!);
         Assert.Equal(28, report["layers"]!.AsArray().Count);

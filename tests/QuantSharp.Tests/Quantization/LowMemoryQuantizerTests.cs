@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using QuantSharp.Api;
 using QuantSharp.Models;
@@ -14,14 +13,19 @@ namespace QuantSharp.Tests.Quantization;
 /// </summary>
 public class LowMemoryQuantizerTests
 {
-    private static void AssertSameFolders(string expected, string actual)
+    /// <summary>
+    /// Runs the CLI command <paramref name="common"/> twice, normal `--save` (with a one-window eval) and `--layer-wise
+    /// --json`, asserts both succeed with byte-identical folders, and returns the layer-wise run's JSON report.
+    /// </summary>
+    internal static JsonNode NormalAndLayerWiseCliRuns(TempDir dir, string[] common)
     {
-        var a = Directory.GetFiles(expected).Select(Path.GetFileName).Order().ToArray();
-        var b = Directory.GetFiles(actual).Select(Path.GetFileName).Order().ToArray();
-        Assert.Equal(a, b);
-        foreach (var f in a)
-            Assert.True(SHA256.HashData(File.ReadAllBytes(Path.Combine(expected, f!))).SequenceEqual(SHA256.HashData(File.ReadAllBytes(Path.Combine(actual, f!)))),
-                $"{f} differs between the normal and the layer-wise output");
+        string normal = Path.Combine(dir.Path, "normal"), streamed = Path.Combine(dir.Path, "streamed"), json = dir.File("lw.json");
+        var a = CliRunner.Run([.. common, "--save", normal, "--skip-baseline", "--eval", Fixtures.EvalText, "--eval-seq-len", "128", "--eval-max-windows", "1"]);
+        Assert.True(a.ExitCode == 0, a.StdErr + a.StdOut);
+        var b = CliRunner.Run([.. common, "--save", streamed, "--layer-wise", "--json", json]);
+        Assert.True(b.ExitCode == 0, b.StdErr + b.StdOut);
+        FolderAssert.ByteIdentical(normal, streamed);
+        return JsonNode.Parse(File.ReadAllText(json))!;
     }
 
     [Fact]
@@ -53,7 +57,7 @@ public class LowMemoryQuantizerTests
         LowMemoryQuantizer.BlockElements = 256 * 48;
         var result = LowMemoryQuantizer.Run(Fixtures.MicroQwen3, resolved.Pipeline, dtype, streamed, recipe: RecipeJson.ToRecipe(resolved.Root),
             layerConfigs: resolved.ByLinear.ToDictionary(kv => kv.Key, kv => RecipeJson.Settings(kv.Value)));
-        AssertSameFolders(normal, streamed);
+        FolderAssert.ByteIdentical(normal, streamed);
         Assert.Equal(4 * 7 + (recipe.QuantLmHead ? 1 : 0) - (recipeJson.Contains("v_proj") ? 4 : 0), result.Reports.Count);
     }
 
@@ -69,22 +73,15 @@ public class LowMemoryQuantizerTests
         using (var result = LayerwiseQuantizer.Run(model, config, null))
             QuantSharp.Export.QuantSharpExporter.Write(result, normal);
         LowMemoryQuantizer.Run(Fixtures.MicroQwen3, config, float32, streamed);
-        AssertSameFolders(normal, streamed);
+        FolderAssert.ByteIdentical(normal, streamed);
     }
 
     [Fact]
     public void CliLayerWiseMatchesTheNormalSaveAndReportsMeasuredMemory()
     {
         using var dir = Fixtures.NewTempDir();
-        string normal = Path.Combine(dir.Path, "normal"), streamed = Path.Combine(dir.Path, "streamed"), json = dir.File("lw.json");
-        string[] common = ["quantize", "--model", Fixtures.MicroQwen3, "--method", "rtn", "--format", "int", "--w-bits", "4", "--w-group-size", "64",
-            "--asym", "--device", "cpu", "--quiet", "--export", "quantsharp"];
-        var a = CliRunner.Run([.. common, "--save", normal, "--skip-baseline", "--eval", Fixtures.EvalText, "--eval-seq-len", "128", "--eval-max-windows", "1"]);
-        Assert.True(a.ExitCode == 0, a.StdErr + a.StdOut);
-        var b = CliRunner.Run([.. common, "--save", streamed, "--layer-wise", "--json", json]);
-        Assert.True(b.ExitCode == 0, b.StdErr + b.StdOut);
-        AssertSameFolders(normal, streamed);
-        var report = JsonNode.Parse(File.ReadAllText(json))!;
+        var report = NormalAndLayerWiseCliRuns(dir, ["quantize", "--model", Fixtures.MicroQwen3, "--method", "rtn", "--format", "int", "--w-bits", "4",
+            "--w-group-size", "64", "--asym", "--device", "cpu", "--quiet", "--export", "quantsharp"]);
         Assert.Equal("layer-wise", (string?)report["mode"]);
         Assert.True((long)report["peak_rss_bytes"]! >= (long)report["runtime_baseline_rss_bytes"]!);
         Assert.Equal(28, report["layers"]!.AsArray().Count);
